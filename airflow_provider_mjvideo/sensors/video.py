@@ -1,0 +1,133 @@
+"""A sensor that waits for a Midjourney task and hands on its video URLs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
+
+from airflow_provider_mjvideo.exceptions import MidjourneyError
+from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
+from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
+from airflow_provider_mjvideo.validation import check_positive_number, check_task_id, is_unresolved
+from airflow_provider_mjvideo.waiting import (
+    DEFAULT_MISSING_URLS_GRACE,
+    DEFAULT_NOT_FOUND_GRACE,
+    WaitTracker,
+    result_or_raise,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+class MidjourneyTaskSensor(BaseSensorOperator):
+    """
+    Wait until a Midjourney task finishes; return its summary (with ``video_urls``) as the XCom value.
+
+    The summary is a JSON dict: ``id``, ``status``, ``progress``, ``video_urls``, ``image_url``,
+    ``fail_reason``, ``prompt``, ``action``, ``state``, ``submit_time``, ``start_time``, ``finish_time``.
+    FAILURE, CANCEL and MODAL fail the task at once without retries, with the server's reason. A
+    ``""`` or unknown status counts as pending; an id the server does not know yet and a SUCCESS
+    without URLs are tolerated for a bounded grace. Network blips and 429/5xx answers are retried
+    and never fail the sensor.
+
+    :param mj_task_id: the task to wait for, usually ``submit.output`` (templated).
+    :param midjourney_conn_id: the Airflow connection id.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poke_interval: seconds between polls.
+    :param timeout: seconds to wait at most.
+    :param mode: ``poke`` or ``reschedule`` (ignored when deferrable).
+    :param not_found_grace: seconds an id unknown to the server is tolerated.
+    :param missing_urls_grace: seconds a SUCCESS without video URLs is tolerated.
+    """
+
+    template_fields: Sequence[str] = ("mj_task_id",)
+    ui_color = "#d9c2ff"
+
+    def __init__(
+        self,
+        *,
+        mj_task_id: str,
+        midjourney_conn_id: str = MidjourneyHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = 10.0,
+        timeout: float = 3600.0,
+        not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
+        missing_urls_grace: float = DEFAULT_MISSING_URLS_GRACE,
+        **kwargs: Any,
+    ) -> None:
+        check_positive_number("poke_interval", poke_interval)
+        check_positive_number("timeout", timeout)
+        if not is_unresolved(mj_task_id):
+            check_task_id("mj_task_id", mj_task_id)
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.mj_task_id = mj_task_id
+        self.midjourney_conn_id = midjourney_conn_id
+        self.deferrable = deferrable
+        self.not_found_grace = check_positive_number("not_found_grace", not_found_grace)
+        self.missing_urls_grace = check_positive_number("missing_urls_grace", missing_urls_grace)
+        self._tracker: WaitTracker | None = None
+
+    @cached_property
+    def hook(self) -> MidjourneyHook:
+        """The hook on ``midjourney_conn_id``."""
+        return MidjourneyHook(self.midjourney_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        """Poll (poke/reschedule), or check once and then defer to the trigger."""
+        self.mj_task_id = check_task_id("mj_task_id", self.mj_task_id)
+        if not self.deferrable:
+            return super().execute(context)
+        done = self.poke(context)
+        if done:
+            return done.xcom_value if isinstance(done, PokeReturnValue) else None
+        trigger, defer_timeout = MidjourneyTaskTrigger.for_wait(
+            self.mj_task_id,
+            midjourney_conn_id=self.midjourney_conn_id,
+            poll_interval=self.poke_interval,
+            timeout=self.timeout,
+            started_at=self._wait_started_at(context),
+            not_found_grace=self.not_found_grace,
+            missing_urls_grace=self.missing_urls_grace,
+        )
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
+
+    def _wait_started_at(self, context: Context) -> float:
+        if self._tracker is not None:
+            return self._tracker.started_at
+        first = None
+        if self.reschedule:
+            first = context["ti"].get_first_reschedule_date(context)
+        return first.timestamp() if first else time.time()
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Fetch the task once and decide; transient errors count as "not yet"."""
+        if self._tracker is None:
+            self._tracker = WaitTracker(
+                str(self.mj_task_id),
+                started_at=self._wait_started_at(context),
+                not_found_grace=self.not_found_grace,
+                missing_urls_grace=self.missing_urls_grace,
+            )
+        try:
+            decision = self._tracker.observe(self.hook.find_task(self.mj_task_id))
+        except MidjourneyError as err:
+            decision = self._tracker.observe_error(err)
+        if decision.progress_changed or decision.task is None:
+            self.log.info("Midjourney task %s: %s", self.mj_task_id, decision.message)
+        if not decision.done:
+            return False
+        return PokeReturnValue(True, xcom_value=result_or_raise(decision.to_event(str(self.mj_task_id))))
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired: return the summary, or fail with the server's reason."""
+        summary = result_or_raise(event)
+        self.log.info("Midjourney task %s succeeded: %s", summary["id"], ", ".join(summary["video_urls"]))
+        return summary
+
+
+__all__ = ["MidjourneyTaskSensor"]

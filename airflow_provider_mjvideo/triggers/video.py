@@ -1,0 +1,166 @@
+"""The deferrable wait: polls a Midjourney task from the triggerer until it finishes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyPermanentError
+from airflow_provider_mjvideo.hooks.midjourney import MidjourneyAsyncHook
+from airflow_provider_mjvideo.waiting import (
+    DEFAULT_MISSING_URLS_GRACE,
+    DEFAULT_NOT_FOUND_GRACE,
+    WaitDecision,
+    WaitOutcome,
+    WaitTracker,
+)
+
+#: Seconds Airflow's deferral timeout is set beyond the trigger's own deadline.
+DEFER_TIMEOUT_MARGIN = 60.0
+
+
+class MidjourneyTaskTrigger(BaseTrigger):
+    """
+    Wait in the triggerer until a Midjourney task succeeds, fails or times out.
+
+    Events are ``{"status", "mj_task_id", "message", "task"}`` with ``status`` one of ``success``,
+    ``failure``, ``cancel``, ``modal``, ``timeout`` or ``error`` and ``task`` the task summary.
+    Transient errors (network, 429, 5xx, garbled answers) are retried inside the loop and never
+    become an event; the trigger emits ``timeout`` itself at ``end_time``, before Airflow's own
+    deferral timeout.
+
+    The class path and keyword arguments are a public contract: fields are only ever added, with
+    defaults.
+
+    :param mj_task_id: the Midjourney task id.
+    :param midjourney_conn_id: the Airflow connection id.
+    :param poll_interval: seconds between polls.
+    :param end_time: epoch seconds at which to give up with a ``timeout`` event; ``None``: never.
+    :param started_at: epoch seconds of the submission (the unknown-id grace counts from it).
+    :param not_found_grace: seconds an id unknown to the server is tolerated after ``started_at``.
+    :param missing_urls_grace: seconds a SUCCESS without video URLs is tolerated.
+    :param cancel_on_kill: cancel the remote task when a user kills the deferred task (Airflow 3.3+).
+    """
+
+    def __init__(
+        self,
+        mj_task_id: str,
+        midjourney_conn_id: str = "midjourney_default",
+        poll_interval: float = 10.0,
+        end_time: float | None = None,
+        started_at: float | None = None,
+        not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
+        missing_urls_grace: float = DEFAULT_MISSING_URLS_GRACE,
+        cancel_on_kill: bool = True,
+    ) -> None:
+        super().__init__()
+        self.mj_task_id = str(mj_task_id)
+        self.midjourney_conn_id = midjourney_conn_id
+        self.poll_interval = float(poll_interval)
+        self.end_time = None if end_time is None else float(end_time)
+        self.started_at = time.time() if started_at is None else float(started_at)
+        self.not_found_grace = float(not_found_grace)
+        self.missing_urls_grace = float(missing_urls_grace)
+        self.cancel_on_kill = bool(cancel_on_kill)
+
+    @classmethod
+    def for_wait(
+        cls,
+        mj_task_id: str,
+        *,
+        midjourney_conn_id: str,
+        poll_interval: float,
+        timeout: float | None,
+        started_at: float | None = None,
+        **kwargs: Any,
+    ) -> tuple[MidjourneyTaskTrigger, timedelta | None]:
+        """
+        Build the trigger for a wait of ``timeout`` seconds, and the deferral timeout to pass to ``defer``.
+
+        The trigger emits its own ``timeout`` event at the deadline; Airflow's deferral timeout is set
+        a margin later, so it never pre-empts the trigger (which would skip ``execute_complete``).
+        """
+        end_time = time.time() + timeout if timeout else None
+        trigger = cls(
+            mj_task_id,
+            midjourney_conn_id=midjourney_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            started_at=started_at,
+            **kwargs,
+        )
+        defer_timeout = timedelta(seconds=timeout + DEFER_TIMEOUT_MARGIN + 2 * poll_interval) if timeout else None
+        return trigger, defer_timeout
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and JSON-only keyword arguments (no secrets: only the connection id)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "mj_task_id": self.mj_task_id,
+                "midjourney_conn_id": self.midjourney_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "started_at": self.started_at,
+                "not_found_grace": self.not_found_grace,
+                "missing_urls_grace": self.missing_urls_grace,
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    def _tracker(self) -> WaitTracker:
+        return WaitTracker(
+            self.mj_task_id,
+            started_at=self.started_at,
+            deadline=self.end_time,
+            not_found_grace=self.not_found_grace,
+            missing_urls_grace=self.missing_urls_grace,
+        )
+
+    def _log_decision(self, decision: WaitDecision) -> None:
+        if decision.done:
+            self.log.info("%s", decision.message)
+        elif decision.progress_changed or decision.task is None:
+            self.log.info("Midjourney task %s: %s", self.mj_task_id, decision.message)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the task finishes; yield exactly one event."""
+        tracker = self._tracker()
+        hook = MidjourneyAsyncHook(self.midjourney_conn_id)
+        try:
+            async with hook.api() as api:
+                while True:
+                    try:
+                        decision = tracker.observe(await api.find_task(self.mj_task_id))
+                    except MidjourneyError as err:
+                        decision = tracker.observe_error(err)
+                    self._log_decision(decision)
+                    if decision.done:
+                        yield TriggerEvent(decision.to_event(self.mj_task_id))
+                        return
+                    await asyncio.sleep(self._next_sleep())
+        except MidjourneyPermanentError as err:
+            # Only configuration problems get here (the loop turns poll errors into decisions).
+            message = f"Cannot poll Midjourney task {self.mj_task_id}: {err}"
+            yield TriggerEvent(WaitDecision(WaitOutcome.ERROR, message).to_event(self.mj_task_id))
+
+    def _next_sleep(self) -> float:
+        if self.end_time is None:
+            return self.poll_interval
+        return max(0.0, min(self.poll_interval, self.end_time - time.time()))
+
+    async def on_kill(self) -> None:
+        """Cancel the remote task when a user marks or clears the deferred task (Airflow 3.3+); best effort."""
+        if not self.cancel_on_kill:
+            return
+        hook = MidjourneyAsyncHook(self.midjourney_conn_id, retry_limit=2)
+        async with hook.api() as api:
+            accepted = await api.cancel_task(self.mj_task_id)
+        self.log.info(
+            "Cancel of Midjourney task %s on kill: %s", self.mj_task_id, "accepted" if accepted else "refused"
+        )

@@ -1,0 +1,227 @@
+"""
+What a task's status means for someone waiting on it: the one place that decides.
+
+The hook's ``wait_for_task``, the sensor's ``poke`` and the trigger all feed what they see into a
+:class:`WaitTracker` and act on its :class:`WaitDecision`; operators and sensors turn a finished
+decision (or a trigger event carrying one) into a result or an error with :func:`result_or_raise`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Final
+
+from airflow_provider_mjvideo.exceptions import (
+    MidjourneyError,
+    MidjourneyNotFoundError,
+    MidjourneyTaskFailedError,
+    MidjourneyWaitTimeoutError,
+)
+from airflow_provider_mjvideo.models import MidjourneyTask, TaskStatus
+
+#: How long an id may be unknown to the server right after submission before that is an error.
+DEFAULT_NOT_FOUND_GRACE: Final = 60.0
+#: How long a task may be SUCCESS without any video URL before that is an error.
+DEFAULT_MISSING_URLS_GRACE: Final = 60.0
+
+PENDING_STATUSES: Final = frozenset(
+    {TaskStatus.NOT_START, TaskStatus.SUBMITTED, TaskStatus.IN_PROGRESS, TaskStatus.UNKNOWN}
+)
+
+
+class WaitOutcome(str, Enum):
+    """How a wait ended (or that it has not): also the ``status`` of trigger events."""
+
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    CANCEL = "cancel"
+    MODAL = "modal"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+
+_TERMINAL_FAILURES: Final = {
+    TaskStatus.FAILURE: WaitOutcome.FAILURE,
+    TaskStatus.CANCEL: WaitOutcome.CANCEL,
+    TaskStatus.MODAL: WaitOutcome.MODAL,
+}
+
+
+@dataclass(frozen=True)
+class WaitDecision:
+    """
+    The verdict on one observation of a task.
+
+    :param outcome: pending, or how the wait ended.
+    :param message: a sentence for logs and errors.
+    :param task: the task as last seen, if it was seen.
+    :param progress_changed: the status or progress differs from the previous observation (log it).
+    """
+
+    outcome: WaitOutcome
+    message: str
+    task: MidjourneyTask | None = None
+    progress_changed: bool = False
+
+    @property
+    def done(self) -> bool:
+        """Whether the wait is over."""
+        return self.outcome is not WaitOutcome.PENDING
+
+    def to_event(self, mj_task_id: str) -> dict[str, Any]:
+        """The JSON-only trigger event payload for a finished wait."""
+        return {
+            "status": self.outcome.value,
+            "mj_task_id": mj_task_id,
+            "message": self.message,
+            "task": self.task.to_summary() if self.task else None,
+        }
+
+
+@dataclass
+class WaitTracker:
+    """
+    Remembers one wait across polls and decides each observation.
+
+    :param mj_task_id: the task waited on.
+    :param started_at: when the wait (or the submission) began, epoch seconds.
+    :param deadline: epoch seconds after which a still-pending task is a timeout; ``None`` waits forever.
+    :param not_found_grace: seconds an unknown id is tolerated after ``started_at``.
+    :param missing_urls_grace: seconds a SUCCESS without URLs is tolerated.
+    """
+
+    mj_task_id: str
+    started_at: float = field(default_factory=time.time)
+    deadline: float | None = None
+    not_found_grace: float = DEFAULT_NOT_FOUND_GRACE
+    missing_urls_grace: float = DEFAULT_MISSING_URLS_GRACE
+    _success_without_urls_since: float | None = field(default=None, init=False)
+    _last_seen: tuple[str, int] | None = field(default=None, init=False)
+    _unknown_statuses: set[str] = field(default_factory=set, init=False)
+
+    def observe(self, task: MidjourneyTask | None, now: float | None = None) -> WaitDecision:
+        """
+        Decide what one poll's answer means.
+
+        :param task: the task as fetched, or ``None`` when the server did not know the id.
+        :param now: epoch seconds (defaults to the current time).
+        """
+        now = time.time() if now is None else now
+        decision = self._decide(task, now)
+        if not decision.done and self.deadline is not None and now >= self.deadline:
+            return WaitDecision(
+                WaitOutcome.TIMEOUT,
+                f"Timed out waiting for Midjourney task {self.mj_task_id} ({decision.message})",
+                task,
+            )
+        return decision
+
+    def observe_error(self, error: MidjourneyError, now: float | None = None) -> WaitDecision:
+        """
+        Decide what a failed poll means: transient errors keep the wait going, permanent ones end it.
+
+        :param error: what the poll raised after the hook's own retries.
+        :param now: epoch seconds (defaults to the current time).
+        """
+        from airflow_provider_mjvideo.exceptions import MidjourneyPermanentError
+
+        now = time.time() if now is None else now
+        if isinstance(error, MidjourneyPermanentError):
+            return WaitDecision(WaitOutcome.ERROR, f"Polling Midjourney task {self.mj_task_id} failed: {error}")
+        if self.deadline is not None and now >= self.deadline:
+            return WaitDecision(
+                WaitOutcome.TIMEOUT,
+                f"Timed out waiting for Midjourney task {self.mj_task_id} (last poll failed: {error})",
+            )
+        return WaitDecision(WaitOutcome.PENDING, f"poll failed, will retry: {error}")
+
+    def _decide(self, task: MidjourneyTask | None, now: float) -> WaitDecision:
+        if task is None:
+            unknown_for = now - self.started_at
+            if unknown_for < self.not_found_grace:
+                return WaitDecision(
+                    WaitOutcome.PENDING,
+                    f"the server does not know task {self.mj_task_id} yet ({unknown_for:.0f} s after submit)",
+                )
+            return WaitDecision(
+                WaitOutcome.ERROR,
+                f"Midjourney task {self.mj_task_id} not found on the server {unknown_for:.0f} s after the wait started",
+            )
+
+        seen = (task.raw_status, task.progress)
+        changed = seen != self._last_seen
+        self._last_seen = seen
+
+        if task.status is TaskStatus.SUCCESS:
+            if task.video_urls:
+                return WaitDecision(
+                    WaitOutcome.SUCCESS,
+                    f"Midjourney task {task.id} succeeded with {len(task.video_urls)} video URL(s)",
+                    task,
+                    changed,
+                )
+            if self._success_without_urls_since is None:
+                self._success_without_urls_since = now
+            waited = now - self._success_without_urls_since
+            if waited < self.missing_urls_grace:
+                return WaitDecision(
+                    WaitOutcome.PENDING, f"task {task.id} is SUCCESS but has no video URL yet", task, changed
+                )
+            return WaitDecision(
+                WaitOutcome.ERROR,
+                f"Midjourney task {task.id} is SUCCESS but reported no video URL for {waited:.0f} s",
+                task,
+                changed,
+            )
+
+        if task.status in _TERMINAL_FAILURES:
+            outcome = _TERMINAL_FAILURES[task.status]
+            reason = task.fail_reason or (
+                "the task waits for a manual confirmation (/mj/submit/modal) and will not finish by itself"
+                if task.status is TaskStatus.MODAL
+                else "no reason given"
+            )
+            return WaitDecision(
+                outcome, f"Midjourney task {task.id} ended {task.status.value}: {reason}", task, changed
+            )
+
+        if task.status is TaskStatus.UNKNOWN and task.raw_status and task.raw_status not in self._unknown_statuses:
+            self._unknown_statuses.add(task.raw_status)
+            return WaitDecision(
+                WaitOutcome.PENDING,
+                f"task {task.id} has a status this provider does not know ({task.raw_status!r}); "
+                "treating it as pending",
+                task,
+                True,
+            )
+        shown = task.raw_status or "status not reported yet"
+        return WaitDecision(WaitOutcome.PENDING, f"task {task.id} is {shown} at {task.progress}%", task, changed)
+
+
+def result_or_raise(event: dict[str, Any]) -> dict[str, Any]:
+    """
+    Turn a finished wait (a trigger event or :meth:`WaitDecision.to_event`) into the task summary.
+
+    :param event: ``{"status", "mj_task_id", "message", "task"}``.
+    :returns: the task summary of a successful wait.
+    :raises MidjourneyTaskFailedError: FAILURE, CANCEL or MODAL (fails without retries).
+    :raises MidjourneyWaitTimeoutError: the wait timed out (the task's retries apply).
+    :raises MidjourneyNotFoundError: the task was never found.
+    :raises MidjourneyError: any other error.
+    """
+    status = event.get("status")
+    mj_task_id = str(event.get("mj_task_id") or "?")
+    message = str(event.get("message") or f"Midjourney task {mj_task_id} ended with status {status!r}")
+    if status == WaitOutcome.SUCCESS.value and isinstance(event.get("task"), dict):
+        return event["task"]
+    if status in (WaitOutcome.FAILURE.value, WaitOutcome.CANCEL.value, WaitOutcome.MODAL.value):
+        task = event.get("task") or {}
+        raise MidjourneyTaskFailedError(message, mj_task_id=mj_task_id, status=str(task.get("status") or status))
+    if status == WaitOutcome.TIMEOUT.value:
+        raise MidjourneyWaitTimeoutError(message, mj_task_id=mj_task_id)
+    if status == WaitOutcome.ERROR.value and "not found" in message:
+        raise MidjourneyNotFoundError(message)
+    raise MidjourneyError(message)
