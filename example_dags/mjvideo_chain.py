@@ -1,0 +1,68 @@
+"""
+Chain: generate a video from an image, then extend it twice, waiting in the triggerer each time.
+
+    generate → wait_generate → extend_1 → wait_extend_1 → extend_2 → wait_extend_2
+
+Each extend takes its parent from the previous submission's XCom (``<task>.output``) and extends
+clip ``index=0``. All waits are deferrable. Runs unedited against the local emulator with
+``./dev.sh demo``; against a real server, set the ``midjourney_default`` connection.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pendulum
+from airflow.sdk import DAG, Param
+
+from airflow_provider_mjvideo.operators.video import SubmitVideoOperator
+from airflow_provider_mjvideo.sensors.video import MidjourneyTaskSensor
+
+#: Seconds between status polls; videos take minutes on a real server, seconds on the emulator.
+POLL_INTERVAL = float(os.environ.get("MJVIDEO_POLL_INTERVAL", "15"))
+
+with DAG(
+    dag_id="mjvideo_chain",
+    description="Generate a Midjourney video and extend it twice",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["midjourney", "example"],
+    params={
+        "prompt": Param("a paper boat drifting down a rainy street, cinematic", type="string", minLength=1),
+        "image": Param("https://cdn.example.com/first-frames/paper-boat.png", type="string"),
+    },
+) as dag:
+    generate = SubmitVideoOperator(
+        task_id="generate",
+        prompt="{{ params.prompt }}",
+        image="{{ params.image }}",
+        motion="low",
+    )
+    wait_generate = MidjourneyTaskSensor(
+        task_id="wait_generate", mj_task_id=generate.output, deferrable=True, poke_interval=POLL_INTERVAL
+    )
+    extend_1 = SubmitVideoOperator(
+        task_id="extend_1",
+        action="extend",
+        index=0,
+        mj_task_id=generate.output,
+        prompt="the boat reaches a glowing harbour at dusk",
+        motion="low",
+    )
+    wait_extend_1 = MidjourneyTaskSensor(
+        task_id="wait_extend_1", mj_task_id=extend_1.output, deferrable=True, poke_interval=POLL_INTERVAL
+    )
+    extend_2 = SubmitVideoOperator(
+        task_id="extend_2",
+        action="extend",
+        index=0,
+        mj_task_id=extend_1.output,
+        prompt="fireworks burst above the harbour, reflections on the water",
+        motion="high",
+    )
+    wait_extend_2 = MidjourneyTaskSensor(
+        task_id="wait_extend_2", mj_task_id=extend_2.output, deferrable=True, poke_interval=POLL_INTERVAL
+    )
+
+    generate >> wait_generate >> extend_1 >> wait_extend_1 >> extend_2 >> wait_extend_2

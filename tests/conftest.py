@@ -1,0 +1,74 @@
+"""Test set-up: an isolated Airflow home, the local API emulator, and a connection pointing at it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# Airflow reads its home and config at import: point it at a throw-away folder before anything imports it.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mjvideo-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "example_dags")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+for _name in [name for name in os.environ if name.startswith("AIRFLOW_CONN_")]:
+    del os.environ[_name]
+
+from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator  # noqa: E402
+
+#: A key that is easy to search for in logs, XComs and messages.
+SECRET_KEY = "sk-test-SECRET-a1b2c3d4e5f6"
+
+
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    """Fast defaults for tests: half-second videos, the recognisable key, bearer auth."""
+    return EmulatorConfig(api_key=SECRET_KEY, video_duration=0.5, auth_style="bearer")
+
+
+@pytest.fixture
+def emulator(emulator_config: EmulatorConfig) -> Iterator[MidjourneyEmulator]:
+    """A running emulator on 127.0.0.1, stopped after the test."""
+    emu = MidjourneyEmulator(emulator_config).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def connection_json(emu: MidjourneyEmulator, **extra: object) -> str:
+    """The ``AIRFLOW_CONN_*`` JSON for a connection to ``emu`` (auth style as the emulator demands)."""
+    import json
+
+    extras = {"auth_style": emu.config.auth_style if emu.config.auth_style != "any" else "bearer", "timeout": 5}
+    extras.update(extra)
+    return json.dumps(
+        {"conn_type": "midjourney", "host": emu.url, "password": emu.config.api_key, "extra": extras}
+    )
+
+
+@pytest.fixture
+def mj_conn(emulator: MidjourneyEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Define ``midjourney_default`` (through the environment) for the running emulator; return its id."""
+    monkeypatch.setenv("AIRFLOW_CONN_MIDJOURNEY_DEFAULT", connection_json(emulator))
+    return "midjourney_default"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Create the SQLite metadata database once (``dag.test()`` needs it)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
+    return _AIRFLOW_HOME
