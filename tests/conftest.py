@@ -49,9 +49,7 @@ def connection_json(emu: MidjourneyEmulator, **extra: object) -> str:
 
     extras = {"auth_style": emu.config.auth_style if emu.config.auth_style != "any" else "bearer", "timeout": 5}
     extras.update(extra)
-    return json.dumps(
-        {"conn_type": "midjourney", "host": emu.url, "password": emu.config.api_key, "extra": extras}
-    )
+    return json.dumps({"conn_type": "midjourney", "host": emu.url, "password": emu.config.api_key, "extra": extras})
 
 
 @pytest.fixture

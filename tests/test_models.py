@@ -111,7 +111,7 @@ def test_integer_id_becomes_exact_string():
 
 @pytest.mark.parametrize("raw", [None, [], "text", 3, {"status": "SUCCESS"}, {"id": ""}])
 def test_unusable_objects_raise_a_clear_error(raw):
-    with pytest.raises(MidjourneyResponseError, match="Task object|Expected a task object"):
+    with pytest.raises(MidjourneyResponseError, match=r"Task object|Expected a task object"):
         MidjourneyTask.from_api(raw)
 
 

@@ -8,9 +8,9 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import airflow
 import jsonschema
 
-import airflow
 from airflow_provider_mjvideo import __version__
 from airflow_provider_mjvideo.get_provider_info import get_provider_info
 
@@ -46,7 +46,7 @@ def test_providers_manager_sees_the_midjourney_connection_type():
     try:  # where tasks look hooks up since Airflow 3.2
         from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime as Runtime
     except ImportError:  # Airflow 3.0/3.1
-        Runtime = ProvidersManager  # noqa: N806
+        Runtime = ProvidersManager
     hook = Runtime().hooks["midjourney"]
     assert hook is not None
     assert hook.hook_class_name == "airflow_provider_mjvideo.hooks.midjourney.MidjourneyHook"
@@ -61,7 +61,10 @@ def test_airflow_cli_lists_provider_and_hook():
     listed = {row["package_name"]: row["version"] for row in json.loads(providers.stdout)}
     assert listed["airflow-provider-mjvideo"] == __version__
     hooks = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     types = {row["connection_type"]: row for row in json.loads(hooks.stdout)}
     assert types["midjourney"]["class"] == "airflow_provider_mjvideo.hooks.midjourney.MidjourneyHook"

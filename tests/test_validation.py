@@ -97,9 +97,12 @@ def test_state_of_255_chars_is_accepted():
 
 def test_unresolved_values_are_skipped_at_parse_time_but_literals_still_checked():
     assert build_video_request("{{ params.p }}", "{{ params.img }}", "low", allow_unresolved=True) is None
-    assert build_video_request(
-        "p", None, "low", action="extend", mj_task_id=UNRESOLVED, index="{{ 1 }}", allow_unresolved=True
-    ) is None
+    assert (
+        build_video_request(
+            "p", None, "low", action="extend", mj_task_id=UNRESOLVED, index="{{ 1 }}", allow_unresolved=True
+        )
+        is None
+    )
     with pytest.raises(MidjourneyValidationError, match="motion"):
         build_video_request("{{ params.p }}", IMAGE, "medium", allow_unresolved=True)
     with pytest.raises(MidjourneyValidationError, match="index"):
