@@ -11,6 +11,9 @@ import tenacity
 from airflow_provider_mjvideo.exceptions import MidjourneyTransientError
 from airflow_provider_mjvideo.validation import check_positive_number
 
+#: The longest ``Retry-After`` the hook waits out; a server asking for more is retried after this.
+RETRY_AFTER_CEILING = 300.0
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -19,7 +22,8 @@ class RetryPolicy:
 
     :param max_attempts: total attempts per request, the first included.
     :param initial_delay: the backoff scale in seconds (the first wait is random in ``[0, initial_delay]``).
-    :param max_delay: the cap of one wait, in seconds (also caps ``Retry-After``).
+    :param max_delay: the cap of one backoff wait, in seconds. A ``Retry-After`` is honoured beyond it,
+        up to :data:`RETRY_AFTER_CEILING`.
     """
 
     max_attempts: int = 6
@@ -39,7 +43,7 @@ class RetryPolicy:
         error = outcome.exception() if outcome is not None else None
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
-            return min(float(retry_after), self.max_delay)
+            return min(float(retry_after), RETRY_AFTER_CEILING)
         jitter = tenacity.wait_random_exponential(multiplier=self.initial_delay, max=self.max_delay)
         return float(jitter(retry_state))
 

@@ -13,7 +13,7 @@ from typing import Any, Final
 import aiohttp
 import requests
 import tenacity
-from airflow.providers.common.compat.sdk import mask_secret
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, mask_secret
 from airflow.providers.http.hooks.http import AsyncHttpSession, HttpAsyncHook, HttpHook
 from airflow.providers.http.hooks.http import SessionConfig as _SessionConfig
 from requests.auth import AuthBase
@@ -59,6 +59,13 @@ def chunked(items: list[str], size: int) -> Iterator[list[str]]:
     """Yield consecutive slices of ``items`` of at most ``size`` elements."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _undefined_connection(conn_id: str) -> str:
+    return (
+        f"Connection {conn_id!r} is not defined: add it in the Airflow UI (type Midjourney) "
+        f"or set AIRFLOW_CONN_{conn_id.upper()}"
+    )
 
 
 def _dedupe_ids(ids: Iterable[Any]) -> list[str]:
@@ -172,13 +179,8 @@ class MidjourneyHook(_ConnectionFields, HttpHook):
         """The connection's settings, read once; the key is registered with Airflow's secret masker."""
         try:
             conn = self.get_connection(self.midjourney_conn_id)
-        except Exception as err:
-            if type(err).__name__ == "AirflowNotFoundException":
-                raise MidjourneyConfigurationError(
-                    f"Connection {self.midjourney_conn_id!r} is not defined: add it in the Airflow UI "
-                    f"or set AIRFLOW_CONN_{self.midjourney_conn_id.upper()}"
-                ) from None
-            raise
+        except AirflowNotFoundException:
+            raise MidjourneyConfigurationError(_undefined_connection(self.midjourney_conn_id)) from None
         if conn.password:
             mask_secret(conn.password)
         return ConnectionSettings.from_parts(
@@ -211,6 +213,7 @@ class MidjourneyHook(_ConnectionFields, HttpHook):
         self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
     ) -> requests.Session:
         """Return the requests session for this API (made once, reused for keep-alive)."""
+        self.settings  # noqa: B018 - resolve the connection first, for its clear errors
         if self._session is None or headers or extra_options:
             session = super().get_conn(
                 {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})},
@@ -481,12 +484,8 @@ class MidjourneyAsyncHook(_ConnectionFields, HttpAsyncHook):
 
             try:
                 conn = await get_async_connection(self.midjourney_conn_id, hook=self)
-            except Exception as err:
-                if type(err).__name__ == "AirflowNotFoundException":
-                    raise MidjourneyConfigurationError(
-                        f"Connection {self.midjourney_conn_id!r} is not defined"
-                    ) from None
-                raise
+            except AirflowNotFoundException:
+                raise MidjourneyConfigurationError(_undefined_connection(self.midjourney_conn_id)) from None
             extra = await get_async_extra_dejson(conn)
             self._settings = ConnectionSettings.from_parts(
                 conn_id=self.midjourney_conn_id,
