@@ -99,6 +99,8 @@ def _code_and_description(payload: Any, response: ApiResponse) -> tuple[Any, str
     """Pull the server's code and words out of any of the known error shapes."""
     if isinstance(payload, Mapping):
         code = payload.get("code")
+        if isinstance(code, str) and code.strip().lstrip("-").isdigit():
+            code = int(code)  # some gateways send the code as a string
         error = payload.get("error")
         words = (
             payload.get("description")
