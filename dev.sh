@@ -33,7 +33,7 @@ shift || true
 case "$cmd" in
   demo)
     ensure_venv
-    exec python -m airflow_provider_mjvideo.testing.demo "$@"
+    exec python scripts/demo.py "$@"
     ;;
   test)
     ensure_venv
