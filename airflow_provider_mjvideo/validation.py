@@ -109,6 +109,21 @@ def check_positive_number(name: str, value: Any, *, allow_none: bool = False) ->
     return number
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """
+    Return ``value`` as a bool: ``True``/``False``, or a rendered template's ``"true"``/``"false"``/``"1"``/``"0"``.
+
+    :param name: the parameter's name, for the error message.
+    :param value: the value to check.
+    :raises MidjourneyValidationError: naming ``name``.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise MidjourneyValidationError(name, f"must be True or False, got {value!r:.80}")
+
+
 def check_task_id(name: str, value: Any) -> str:
     """Return a Midjourney task id as a non-empty string (ids can exceed 2**53, so never a float)."""
     if isinstance(value, bool) or value is None:

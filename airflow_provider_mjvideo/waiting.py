@@ -225,3 +225,73 @@ def result_or_raise(event: dict[str, Any]) -> dict[str, Any]:
     if status == WaitOutcome.ERROR.value and "not found" in message:
         raise MidjourneyNotFoundError(message)
     raise MidjourneyError(message)
+
+
+class ResumeAction(str, Enum):
+    """What a new try should do with the Midjourney task an earlier try of the same task instance submitted."""
+
+    #: The task is still being made (or cannot be checked right now): wait for it, submit nothing.
+    REATTACH = "reattach"
+    #: The task already finished successfully: take it, submit nothing.
+    TAKE_FINISHED = "take_finished"
+    #: The task ended FAILURE or CANCEL, or the server has long forgotten it: submit a new one.
+    RESUBMIT = "resubmit"
+
+
+#: Statuses after which a new try pays for a fresh video; everything else is reattached to.
+RESUBMIT_STATUSES: Final = frozenset({TaskStatus.FAILURE, TaskStatus.CANCEL})
+#: Pseudo-statuses reported by :func:`status_for_resume` when there is no task to look at.
+STATUS_NOT_FOUND: Final = "NOT_FOUND"
+STATUS_UNREACHABLE: Final = "UNREACHABLE"
+
+
+def status_for_resume(
+    task: MidjourneyTask | None,
+    *,
+    error: MidjourneyError | None = None,
+    submitted_at: float | None = None,
+    not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
+    now: float | None = None,
+) -> str:
+    """
+    The status string a new try sees for its stored task (what ``ResumableJobMixin`` asks for).
+
+    An id the server does not know counts as ``SUBMITTED`` within ``not_found_grace`` of its
+    submission (some servers index new tasks late) and as ``NOT_FOUND`` after it. A check that
+    failed with a transient error is ``UNREACHABLE``: the task may well be alive, so it is reattached
+    to (the wait then tolerates the blip), never paid for twice.
+
+    :param task: the stored task as fetched, or ``None`` if the server did not know it.
+    :param error: the error the fetch raised, if it failed.
+    :param submitted_at: epoch seconds of the stored submission, if known.
+    :param not_found_grace: seconds an unknown id is tolerated after ``submitted_at``.
+    :param now: epoch seconds (defaults to the current time).
+    """
+    from airflow_provider_mjvideo.exceptions import MidjourneyTransientError
+
+    if error is not None:
+        if isinstance(error, MidjourneyTransientError):
+            return STATUS_UNREACHABLE
+        raise error
+    if task is None:
+        now = time.time() if now is None else now
+        if submitted_at is not None and now - submitted_at < not_found_grace:
+            return TaskStatus.SUBMITTED.value
+        return STATUS_NOT_FOUND
+    return task.status.value
+
+
+def resume_action(status: str) -> ResumeAction:
+    """
+    Decide what a new try does with its stored task, from :func:`status_for_resume`'s answer.
+
+    Only FAILURE and CANCEL (and an id long unknown to the server) lead to a fresh, paid submission.
+    MODAL is reattached to: it waits for a human on the server, and a new submission would not help.
+
+    :param status: a :class:`TaskStatus` value or one of the pseudo-statuses above.
+    """
+    if status == TaskStatus.SUCCESS.value:
+        return ResumeAction.TAKE_FINISHED
+    if status == STATUS_NOT_FOUND or status in {s.value for s in RESUBMIT_STATUSES}:
+        return ResumeAction.RESUBMIT
+    return ResumeAction.REATTACH

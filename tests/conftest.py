@@ -70,3 +70,54 @@ def airflow_db() -> Path:
         timeout=300,
     )
     return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def run_dag(airflow_db: Path, mj_conn: str, tmp_path: Path):
+    """
+    ``run_dag(dag, **kwargs)``: register an in-memory DAG in the metadata database and ``dag.test()`` it.
+
+    ``dag.test()`` only runs DAGs that are serialized in the database (it re-parses the DAGs folder), so
+    DAGs built inside tests are synced first, under the default bundle.
+    """
+
+    def run(dag, **kwargs):
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+        DagBundlesManager().sync_bundles_to_db()
+        bag = DagBag(dag_folder=tmp_path, collect_dags=False)
+        bag.bag_dag(dag)
+        sync_bag_to_db(bag, "dags-folder", None)
+        return dag.test(**kwargs)
+
+    return run
+
+
+def xcom_value(dag_run, task_id: str, key: str = "return_value", map_index: int = -1):
+    """
+    The XCom ``key`` of ``task_id`` in a finished ``dag_run`` (``None`` if absent), decoded once.
+
+    Not ``XComModel.deserialize_value``: it decodes values written through the Task Execution API a
+    second time, which turns a string such as a Midjourney task id ``"1795…"`` into an int.
+    """
+    import json
+
+    from airflow.utils.session import create_session
+    from sqlalchemy import text
+
+    with create_session() as session:
+        raw = session.execute(
+            text(
+                "SELECT value FROM xcom WHERE dag_id = :dag_id AND run_id = :run_id AND task_id = :task_id"
+                " AND map_index = :map_index AND key = :key"
+            ),
+            {
+                "dag_id": dag_run.dag_id,
+                "run_id": dag_run.run_id,
+                "task_id": task_id,
+                "map_index": map_index,
+                "key": key,
+            },
+        ).scalar()
+        return None if raw is None else json.loads(raw)

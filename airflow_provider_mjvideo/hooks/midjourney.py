@@ -405,7 +405,7 @@ class MidjourneyHook(_ConnectionFields, HttpHook):
                 decision = tracker.observe(self.find_task(mj_task_id))
             except MidjourneyError as err:
                 decision = tracker.observe_error(err)
-            if decision.progress_changed or not decision.done:
+            if decision.progress_changed or decision.task is None:
                 self.log.info("Midjourney task %s: %s", mj_task_id, decision.message)
             if decision.done:
                 break

@@ -7,23 +7,36 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, conf
+from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
 
+from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyWaitTimeoutError
 from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook, fetch_path
 from airflow_provider_mjvideo.links import MidjourneyVideoLink
 from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
 from airflow_provider_mjvideo.validation import (
     MAX_STATE_LENGTH,
     build_video_request,
+    check_bool,
     check_positive_number,
+    is_unresolved,
 )
-from airflow_provider_mjvideo.waiting import result_or_raise
+from airflow_provider_mjvideo.waiting import (
+    DEFAULT_NOT_FOUND_GRACE,
+    ResumeAction,
+    WaitOutcome,
+    result_or_raise,
+    resume_action,
+    status_for_resume,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 #: XCom key of the finished task's summary (with ``wait_for_completion=True``).
 TASK_SUMMARY_XCOM_KEY = "mj_task"
+#: ``task_state_store`` keys (Airflow 3.3+): the submitted task id, and when it was submitted.
+STORED_TASK_ID_KEY = "mj_task_id"
+STORED_SUBMITTED_AT_KEY = "mj_submitted_at"
 
 
 def default_state(context: Context) -> str:
@@ -40,7 +53,7 @@ def default_state(context: Context) -> str:
     return state[:MAX_STATE_LENGTH]
 
 
-class SubmitVideoOperator(BaseOperator):
+class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
     """
     Submit an image-to-video job (or extend a clip of an earlier video) and push the task id to XCom.
 
@@ -48,6 +61,11 @@ class SubmitVideoOperator(BaseOperator):
     operator also waits for the video, pushes its summary under the ``mj_task`` XCom key, and still
     returns the id. Literal parameters are validated when the DAG is parsed; templated ones after
     rendering, before any request.
+
+    Never paying twice (Airflow 3.3+): the submitted id is kept in the task instance's
+    ``task_state_store``. A new try (after a crash, a lost worker, a timeout or any failure) looks at
+    that task first: it reattaches to a task still being made, takes a finished one, and submits again
+    only after FAILURE or CANCEL. Below 3.3 every try submits (common-compat's stand-in).
 
     :param prompt: the text prompt (templated).
     :param image: URL or base64 data URI of the first frame; required unless ``action="extend"`` (templated).
@@ -64,7 +82,15 @@ class SubmitVideoOperator(BaseOperator):
     :param deferrable: wait in the triggerer instead of a worker slot (needs ``wait_for_completion``).
     :param poll_interval: seconds between status polls while waiting.
     :param timeout: seconds to wait at most; then the task fails with a timeout (its retries apply).
+    :param cancel_on_stop: cancel the remote task (best effort) when this task is killed, marked or
+        cleared while deferred, or its wait times out.
+    :param force_new_submission: submit a new video even if an earlier try of this task instance
+        submitted one that is alive or finished (templated; ``True``/``"true"``).
+    :param durable: keep the submitted id in ``task_state_store`` (Airflow 3.3+); ``False`` turns
+        reattaching off entirely.
     """
+
+    external_id_key = STORED_TASK_ID_KEY
 
     template_fields: Sequence[str] = (
         "prompt",
@@ -76,6 +102,7 @@ class SubmitVideoOperator(BaseOperator):
         "notify_hook",
         "state",
         "extra_body",
+        "force_new_submission",
     )
     template_fields_renderers = {"extra_body": "json", "prompt": "py"}
     operator_extra_links = (MidjourneyVideoLink(),)
@@ -98,6 +125,8 @@ class SubmitVideoOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10.0,
         timeout: float = 3600.0,
+        cancel_on_stop: bool = True,
+        force_new_submission: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -115,6 +144,13 @@ class SubmitVideoOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = check_positive_number("poll_interval", poll_interval)
         self.timeout = check_positive_number("timeout", timeout)
+        self.cancel_on_stop = cancel_on_stop
+        self.force_new_submission = force_new_submission
+        if not is_unresolved(force_new_submission):
+            check_bool("force_new_submission", force_new_submission)
+        self._live_task_id: str | None = None
+        self._submitted_at: float | None = None
+        self._result: str | None = None
         # Parse-time check of whatever is literal; the hook checks the rendered values before sending.
         build_video_request(
             prompt,
@@ -135,10 +171,21 @@ class SubmitVideoOperator(BaseOperator):
         return MidjourneyHook(self.midjourney_conn_id)
 
     def execute(self, context: Context) -> str:
-        """Submit the video; wait for it if asked; return the Midjourney task id."""
+        """Submit the video (or reattach to the one an earlier try submitted); wait if asked; return the id."""
         if self.state is None:
             self.state = default_state(context)
-        submitted_at = time.time()
+        if check_bool("force_new_submission", self.force_new_submission):
+            store = context.get("task_state_store")
+            if store is not None and store.get(STORED_TASK_ID_KEY):
+                self.log.info("force_new_submission is set: not reattaching to %s", store.get(STORED_TASK_ID_KEY))
+                store.delete(STORED_TASK_ID_KEY)
+        return self.execute_resumable(context)
+
+    # -- ResumableJobMixin: how to submit, look at and wait for one Midjourney task -------------------
+
+    def submit_job(self, context: Context) -> str:
+        """Submit the video (validated first, no request on bad input); return the Midjourney task id."""
+        self._submitted_at = time.time()
         mj_task_id = self.hook.submit_video(
             self.prompt,
             self.image,
@@ -150,7 +197,53 @@ class SubmitVideoOperator(BaseOperator):
             state=self.state,
             extra_body=self.extra_body,
         )
+        self._live_task_id = mj_task_id
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(STORED_SUBMITTED_AT_KEY, self._submitted_at)
         MidjourneyVideoLink.persist(context, self.hook.settings.url(fetch_path(mj_task_id)))
+        return mj_task_id
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """The stored task's status as a new try sees it (see :func:`waiting.status_for_resume`)."""
+        store = context.get("task_state_store")
+        submitted_at = store.get(STORED_SUBMITTED_AT_KEY) if store is not None else None
+        self._submitted_at = float(submitted_at) if isinstance(submitted_at, (int, float)) else None
+        try:
+            task, error = self.hook.find_task(str(external_id)), None
+        except MidjourneyError as err:
+            task, error = None, err
+        status = status_for_resume(
+            task, error=error, submitted_at=self._submitted_at, not_found_grace=DEFAULT_NOT_FOUND_GRACE
+        )
+        action = resume_action(status)
+        self.log.info("An earlier try submitted Midjourney task %s (%s): %s", external_id, status, action.value)
+        if action is not ResumeAction.RESUBMIT:
+            self._live_task_id = str(external_id)
+        return status
+
+    def is_job_active(self, status: str) -> bool:
+        """Whether to reattach to the stored task."""
+        return resume_action(status) is ResumeAction.REATTACH
+
+    def is_job_succeeded(self, status: str) -> bool:
+        """Whether the stored task already finished successfully."""
+        return resume_action(status) is ResumeAction.TAKE_FINISHED
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> str:  # type: ignore[override]
+        """Wait for the task when ``wait_for_completion`` (polling here, or deferring); return its id."""
+        self._result = self._wait_and_finish(str(external_id), context)
+        return self._result
+
+    def get_job_result(self, external_id: Any, context: Context) -> str:
+        """The XCom return value: the task id (after the summary was pushed, when waiting)."""
+        if self._result is None:
+            self._result = self._wait_and_finish(str(external_id), context)
+        return self._result
+
+    # -- waiting -----------------------------------------------------------------------------------------
+
+    def _wait_and_finish(self, mj_task_id: str, context: Context) -> str:
         if not self.wait_for_completion:
             return mj_task_id
         if self.deferrable:
@@ -159,17 +252,44 @@ class SubmitVideoOperator(BaseOperator):
                 midjourney_conn_id=self.midjourney_conn_id,
                 poll_interval=self.poll_interval,
                 timeout=self.timeout,
-                started_at=submitted_at,
+                started_at=self._submitted_at,
+                cancel_on_kill=self.cancel_on_stop,
             )
             self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
-        task = self.hook.wait_for_task(
-            mj_task_id, poll_interval=self.poll_interval, timeout=self.timeout, started_at=submitted_at
-        )
+        try:
+            task = self.hook.wait_for_task(
+                mj_task_id, poll_interval=self.poll_interval, timeout=self.timeout, started_at=self._submitted_at
+            )
+        except MidjourneyWaitTimeoutError:
+            self._cancel_after_stop(mj_task_id, "its wait timed out")
+            raise
+        self._live_task_id = None
         return self._finish(context, task.to_summary())
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
         """Resume after the trigger fired: fail on failure/cancel/modal/timeout/error, else finish."""
+        if event.get("status") == WaitOutcome.TIMEOUT.value and event.get("mj_task_id"):
+            self._cancel_after_stop(str(event["mj_task_id"]), "its wait timed out")
         return self._finish(context, result_or_raise(event))
+
+    def on_kill(self) -> None:
+        """Cancel the task being waited for (best effort) when the worker kills this task."""
+        if self._live_task_id:
+            self._cancel_after_stop(self._live_task_id, "the Airflow task was killed")
+
+    def _cancel_after_stop(self, mj_task_id: str, why: str) -> None:
+        """Best-effort cancel of the remote task; never raises."""
+        if not self.cancel_on_stop:
+            self.log.info("Leaving Midjourney task %s running after %s (cancel_on_stop=False)", mj_task_id, why)
+            return
+        try:
+            accepted = self.hook.cancel_task(mj_task_id)
+        except MidjourneyError as err:
+            self.log.warning("Could not cancel Midjourney task %s after %s: %s", mj_task_id, why, err)
+            return
+        self.log.info(
+            "Cancel of Midjourney task %s after %s: %s", mj_task_id, why, "accepted" if accepted else "refused"
+        )
 
     def _finish(self, context: Context, summary: dict[str, Any]) -> str:
         context["ti"].xcom_push(key=TASK_SUMMARY_XCOM_KEY, value=summary)
@@ -177,3 +297,4 @@ class SubmitVideoOperator(BaseOperator):
             MidjourneyVideoLink.persist(context, summary["video_urls"][0])
         self.log.info("Midjourney task %s finished: %s", summary["id"], ", ".join(summary.get("video_urls") or []))
         return str(summary["id"])
+

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 
 from airflow_provider_mjvideo.exceptions import MidjourneyError
 from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
@@ -16,6 +22,7 @@ from airflow_provider_mjvideo.validation import check_positive_number, check_tas
 from airflow_provider_mjvideo.waiting import (
     DEFAULT_MISSING_URLS_GRACE,
     DEFAULT_NOT_FOUND_GRACE,
+    WaitOutcome,
     WaitTracker,
     result_or_raise,
 )
@@ -43,6 +50,9 @@ class MidjourneyTaskSensor(BaseSensorOperator):
     :param mode: ``poke`` or ``reschedule`` (ignored when deferrable).
     :param not_found_grace: seconds an id unknown to the server is tolerated.
     :param missing_urls_grace: seconds a SUCCESS without video URLs is tolerated.
+    :param cancel_on_stop: cancel the remote task (best effort) when the wait times out (poke,
+        reschedule and deferrable modes), when the worker kills this task, or when a user marks or
+        clears it while deferred (Airflow 3.3+).
     """
 
     template_fields: Sequence[str] = ("mj_task_id",)
@@ -58,6 +68,7 @@ class MidjourneyTaskSensor(BaseSensorOperator):
         timeout: float = 3600.0,
         not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
         missing_urls_grace: float = DEFAULT_MISSING_URLS_GRACE,
+        cancel_on_stop: bool = True,
         **kwargs: Any,
     ) -> None:
         check_positive_number("poke_interval", poke_interval)
@@ -70,6 +81,7 @@ class MidjourneyTaskSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.not_found_grace = check_positive_number("not_found_grace", not_found_grace)
         self.missing_urls_grace = check_positive_number("missing_urls_grace", missing_urls_grace)
+        self.cancel_on_stop = cancel_on_stop
         self._tracker: WaitTracker | None = None
 
     @cached_property
@@ -81,7 +93,13 @@ class MidjourneyTaskSensor(BaseSensorOperator):
         """Poll (poke/reschedule), or check once and then defer to the trigger."""
         self.mj_task_id = check_task_id("mj_task_id", self.mj_task_id)
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except (AirflowSensorTimeout, AirflowSkipException) as err:
+                # With soft_fail a timeout arrives as a skip whose message names the timeout.
+                if isinstance(err, AirflowSensorTimeout) or "timed out" in str(err).lower():
+                    self._cancel_after_stop("its wait timed out")
+                raise
         done = self.poke(context)
         if done:
             return done.xcom_value if isinstance(done, PokeReturnValue) else None
@@ -93,6 +111,7 @@ class MidjourneyTaskSensor(BaseSensorOperator):
             started_at=self._wait_started_at(context),
             not_found_grace=self.not_found_grace,
             missing_urls_grace=self.missing_urls_grace,
+            cancel_on_kill=self.cancel_on_stop,
         )
         self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
 
@@ -125,9 +144,35 @@ class MidjourneyTaskSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the summary, or fail with the server's reason."""
+        if event.get("status") == WaitOutcome.TIMEOUT.value:
+            self._cancel_after_stop("its wait timed out")
+            message = str(event.get("message") or f"Timed out waiting for Midjourney task {self.mj_task_id}")
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
         summary = result_or_raise(event)
         self.log.info("Midjourney task %s succeeded: %s", summary["id"], ", ".join(summary["video_urls"]))
         return summary
+
+    def on_kill(self) -> None:
+        """Cancel the awaited task (best effort) when the worker kills this sensor."""
+        self._cancel_after_stop("the Airflow task was killed")
+
+    def _cancel_after_stop(self, why: str) -> None:
+        """Best-effort cancel of the awaited task; never raises."""
+        if is_unresolved(self.mj_task_id) or not self.mj_task_id:
+            return
+        if not self.cancel_on_stop:
+            self.log.info("Leaving Midjourney task %s running after %s (cancel_on_stop=False)", self.mj_task_id, why)
+            return
+        try:
+            accepted = self.hook.cancel_task(str(self.mj_task_id))
+        except MidjourneyError as err:
+            self.log.warning("Could not cancel Midjourney task %s after %s: %s", self.mj_task_id, why, err)
+            return
+        self.log.info(
+            "Cancel of Midjourney task %s after %s: %s", self.mj_task_id, why, "accepted" if accepted else "refused"
+        )
 
 
 __all__ = ["MidjourneyTaskSensor"]
