@@ -196,3 +196,44 @@ class MidjourneyConnectionError(MidjourneyTransientError):
 
 class MidjourneyResponseError(MidjourneyTransientError):
     """The server's answer could not be understood (not JSON, truncated, wrong shape)."""
+
+
+# -- downloads of finished clips (DownloadVideoOperator) --
+
+
+class MidjourneyDownloadError(MidjourneyTransientError):
+    """
+    A clip download failed in a way that may pass: network error, connection dropped mid-file, body
+    shorter than its ``Content-Length``, HTTP 408/429/5xx.
+
+    Retried from scratch a bounded number of times; then it reaches Airflow as an ordinary error, so
+    the task's ``retries`` apply. No partial file is left under the final name.
+    """
+
+
+class MidjourneyMediaUnavailableError(MidjourneyPermanentError):
+    """
+    The media server refused a clip with a 4xx status (403/404/410: an expired or private URL).
+
+    :param index: the clip index.
+    """
+
+    def __init__(self, message: str, *, index: int | None = None, **kwargs: Any) -> None:
+        self.index = index
+        super().__init__(message, **kwargs)
+
+
+class MidjourneyMediaTooLargeError(MidjourneyPermanentError):
+    """A clip is larger than ``max_file_bytes`` (announced by ``Content-Length`` or counted while reading)."""
+
+
+class MidjourneyMediaContentError(MidjourneyPermanentError):
+    """A clip's ``Content-Type`` (or its first bytes) is not a video: an HTML error page, an image…"""
+
+
+class MidjourneyTaskNotReadyError(MidjourneyError):
+    """
+    The task has no clips to download yet (still running, or ``SUCCESS`` without URLs so far).
+
+    Not permanent: a later try may find the clips. Put a ``MidjourneyTaskSensor`` before the download.
+    """

@@ -75,7 +75,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Midjourney",
-                "python-modules": ["airflow_provider_mjvideo.operators.video"],
+                "python-modules": [
+                    "airflow_provider_mjvideo.operators.video",
+                    "airflow_provider_mjvideo.operators.download",
+                ],
             }
         ],
         "sensors": [

@@ -1,11 +1,16 @@
 """
 Chain: generate a video from an image, then extend it twice, waiting in the triggerer each time.
 
-    generate → wait_generate → extend_1 → wait_extend_1 → extend_2 → wait_extend_2
+    generate → wait_generate → extend_1 → wait_extend_1 → extend_2 → wait_extend_2 → save_clips[0..2]
 
 Each extend takes its parent from the previous submission's XCom (``<task>.output``) and extends
-clip ``index=0``. All waits are deferrable. Runs unedited against the local emulator with
-``./dev.sh demo``; against a real server, set the ``midjourney_default`` connection.
+clip ``index=0``. All waits are deferrable. The DAG ends by saving the clips of all three videos
+(the final extend's among them) with a ``manifest.json`` and an ``index.html`` gallery under
+``<destination>/mjvideo_chain/<run id>/``. ``<destination>`` is the ``destination`` DAG param, else
+the ``mjvideo_destination`` Airflow Variable, else ``file:///tmp/mjvideo``.
+
+Runs unedited against the local emulator with ``./dev.sh demo``; against a real server, set the
+``midjourney_default`` connection.
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, task
 
-from airflow_provider_mjvideo.operators.video import SubmitVideoOperator
+from airflow_provider_mjvideo.operators.video import DownloadVideoOperator, SubmitVideoOperator
 from airflow_provider_mjvideo.sensors.video import MidjourneyTaskSensor
 
 #: Seconds between status polls; videos take minutes on a real server, seconds on the emulator.
 POLL_INTERVAL = float(os.environ.get("MJVIDEO_POLL_INTERVAL", "15"))
+#: Where the clips go: the DAG param, else the Airflow Variable, else a local folder; one folder per run.
+DESTINATION = (
+    "{{ params.destination or var.value.get('mjvideo_destination', 'file:///tmp/mjvideo') }}"
+    "/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}/"
+)
 
 with DAG(
     dag_id="mjvideo_chain",
@@ -31,6 +41,12 @@ with DAG(
     params={
         "prompt": Param("a paper boat drifting down a rainy street, cinematic", type="string", minLength=1),
         "image": Param("https://cdn.example.com/first-frames/paper-boat.png", type="string"),
+        "destination": Param(
+            None,
+            type=["null", "string"],
+            description="Base folder URI for the clips (file://, s3://…); default: the mjvideo_destination "
+            "Variable, else file:///tmp/mjvideo",
+        ),
     },
 ) as dag:
     generate = SubmitVideoOperator(
@@ -65,4 +81,14 @@ with DAG(
         task_id="wait_extend_2", mj_task_id=extend_2.output, deferrable=True, poke_interval=POLL_INTERVAL
     )
 
-    generate >> wait_generate >> extend_1 >> wait_extend_1 >> extend_2 >> wait_extend_2
+    @task
+    def chain_ids(*ids: str) -> list[str]:
+        """The ids of every video of the chain, in order, for the mapped download."""
+        return [str(mj_task_id) for mj_task_id in ids]
+
+    # One download per video, one at a time: they share the folder's manifest.json and gallery.
+    save_clips = DownloadVideoOperator.partial(
+        task_id="save_clips", destination=DESTINATION, max_active_tis_per_dagrun=1
+    ).expand(mj_task_id=chain_ids(generate.output, extend_1.output, extend_2.output))
+
+    generate >> wait_generate >> extend_1 >> wait_extend_1 >> extend_2 >> wait_extend_2 >> save_clips

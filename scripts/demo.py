@@ -4,13 +4,15 @@ The main job: run the chain example DAG against the local emulator, with no netw
 Called by ``./dev.sh demo``. It uses a throw-away Airflow home under ``.airflow-home/`` (SQLite),
 starts the emulator on 127.0.0.1, points the ``midjourney_default`` connection at it through the
 environment, runs ``dag.test()`` of ``example_dags/mjvideo_chain.py``, and prints the chain of
-Midjourney task ids and the final video URLs.
+Midjourney task ids, the final video URLs, and where the saved clips and their gallery are
+(``artifacts/demo-videos/`` by default).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -40,18 +42,19 @@ def _load_dag(path: Path) -> Any:
     return module.dag
 
 
-def _return_values(dag_id: str, run_id: str) -> dict[str, Any]:
-    from airflow.models.xcom import XComModel
+def _return_values(dag_id: str, run_id: str) -> dict[tuple[str, int], Any]:
+    """Every return value of the run, keyed by (task id, map index), each JSON-decoded once."""
     from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from sqlalchemy import text
 
     with create_session() as session:
-        rows = session.scalars(
-            select(XComModel).where(
-                XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == "return_value"
-            )
+        rows = session.execute(
+            text(
+                "SELECT task_id, map_index, value FROM xcom WHERE dag_id = :d AND run_id = :r AND key = 'return_value'"
+            ),
+            {"d": dag_id, "r": run_id},
         ).all()
-        return {row.task_id: XComModel.deserialize_value(row) for row in rows}
+    return {(task_id, map_index): json.loads(value) for task_id, map_index, value in rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _prepare_airflow_home(REPO / ".airflow-home")
     os.environ["MJVIDEO_POLL_INTERVAL"] = "1"
+    os.environ.setdefault("AIRFLOW_VAR_MJVIDEO_DESTINATION", (REPO / "artifacts" / "demo-videos").as_uri())
 
     from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator
 
@@ -78,16 +82,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"DAG run {run.run_id}: {run.state} in {elapsed:.1f} s")
         print("Chain of Midjourney task ids:")
         for step in ("generate", "extend_1", "extend_2"):
-            parent = (emulator.tasks.get(str(values.get(step)), {}) or {}).get("parent_id")
+            mj_task_id = values.get((step, -1))
+            parent = (emulator.tasks.get(str(mj_task_id), {}) or {}).get("parent_id")
             note = f"(extends {parent}, clip 0)" if parent else "(new video from the first frame)"
-            print(f"  {step:9s} {values.get(step)} {note}")
-        final = values.get("wait_extend_2") or {}
+            print(f"  {step:9s} {mj_task_id} {note}")
+        final = values.get(("wait_extend_2", -1)) or {}
         print("Final video URLs:")
         for url in final.get("video_urls", []):
             print(f"  {url}")
+        saved = [
+            entry for (task_id, _), manifest in sorted(values.items()) if task_id == "save_clips" for entry in manifest
+        ]
+        folders = sorted({entry["path"].rsplit("/", 1)[0] for entry in saved})
+        print(f"Saved {len(saved)} clips ({sum(entry['bytes'] for entry in saved)} bytes) to:")
+        for folder in folders:
+            print(f"  {folder}/")
+            print(f"  gallery:  {folder}/index.html")
+            print(f"  manifest: {folder}/manifest.json")
         print(f"Emulator: {emulator.counters['submit_accepted']} submissions, {emulator.count('fetch')} polls")
         ok = str(run.state) in ("success", "DagRunState.SUCCESS") and len(final.get("video_urls", [])) == 4
-        return 0 if ok else 1
+        return 0 if ok and len(saved) == 12 else 1
     finally:
         emulator.stop()
 

@@ -298,3 +298,6 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
         self.log.info("Midjourney task %s finished: %s", summary["id"], ", ".join(summary.get("video_urls") or []))
         return str(summary["id"])
 
+
+# Re-exported here so that every operator of this provider imports from this module (``X as X``: explicit re-export).
+from airflow_provider_mjvideo.operators.download import DownloadVideoOperator as DownloadVideoOperator  # noqa: E402

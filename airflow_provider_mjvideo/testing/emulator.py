@@ -127,6 +127,8 @@ class EmulatorConfig:
         media_status: ``"task_id/index"`` or ``"*"`` mapped to an HTTP status served instead of a clip.
         media_content_type: ``Content-Type`` of clip downloads.
         media_drop_after_bytes: Close clip downloads after this many body bytes (full Content-Length).
+        media_host: Host name written in clip URLs instead of the bound address (e.g. ``"localhost"``
+            while the API is reached as ``127.0.0.1``), so that clips sit on another origin, like a CDN.
         response_delay: Seconds added before every API (non-media) response.
         faults: Fault injection settings.
         fail_next: Same as ``faults.fail_next``; consulted first.
@@ -154,6 +156,7 @@ class EmulatorConfig:
     media_status: dict[str, int] = field(default_factory=dict)
     media_content_type: str = "video/mp4"
     media_drop_after_bytes: int | None = None
+    media_host: str | None = None
     response_delay: float = 0.0
     faults: FaultConfig = field(default_factory=FaultConfig)
     fail_next: list[tuple[str, str]] = field(default_factory=list)
@@ -654,6 +657,8 @@ class MidjourneyEmulator:
 
     def _clip_urls(self, task: _Task) -> list[tuple[str, str]]:
         root = self.root_url
+        if self.config.media_host:
+            root = f"http://{self.config.media_host}:{self.port}"
         return [(f"{root}/media/{task.id}/{i}.mp4", f"{root}/media/{task.id}/{i}.jpg") for i in range(task.batch_size)]
 
     def _task_json(self, task: _Task, now: float, cfg: EmulatorConfig) -> dict[str, Any]:

@@ -1,0 +1,122 @@
+"""The operator that saves a finished Midjourney video's clips to object storage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
+from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
+from airflow_provider_mjvideo.storage import (
+    DEFAULT_MAX_FILE_BYTES,
+    check_indexes,
+    check_max_file_bytes,
+    resolve_destination,
+    save_task_clips,
+)
+from airflow_provider_mjvideo.validation import check_bool, check_task_id, is_unresolved
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+class DownloadVideoOperator(BaseOperator):
+    """
+    Save the clips of a finished Midjourney video to any Airflow ``ObjectStoragePath`` destination.
+
+    The operator fetches the task itself, so the clip URLs are fresh even when the upstream XCom is
+    old. Each clip is streamed in chunks to ``<destination>/<task id>_<index>.mp4`` through a
+    temporary ``.part-<random>`` name (never a partial file under the final name), hashed with
+    sha256 while streaming, and checked for status, ``Content-Type`` and length. ``manifest.json``
+    and an ``index.html`` gallery are written next to the files. A file that an earlier run saved
+    and that still matches its manifest entry (size and sha256) is reused without any request.
+
+    **XCom return value:** the manifest, a list of ``{"index", "url", "path", "bytes", "sha256"}``
+    dicts (one per clip, in ``indexes`` order; ``path`` is the file's URI) — never the bytes.
+
+    :param mj_task_id: the finished Midjourney task, usually ``<submit>.output``; a sensor's summary
+        (``<wait>.output``) is accepted too (templated).
+    :param destination: a directory URI such as ``file:///data/mj/{{ ds }}/``, or ``s3://…`` /
+        ``gs://…`` when the matching provider is installed; ``scheme://conn_id@bucket/…`` picks the
+        storage connection (templated).
+    :param indexes: the clips to save, ints 0-3 (or one int); ``None`` saves every clip (templated).
+    :param midjourney_conn_id: the Midjourney connection (its key goes only to URLs on the API's origin).
+    :param overwrite: download again even when an identical file from an earlier run is present.
+    :param max_file_bytes: the largest clip accepted, in bytes (default 1 GiB); a larger one fails the task.
+    """
+
+    template_fields: Sequence[str] = ("mj_task_id", "destination", "indexes")
+    ui_color = "#d9f2e6"
+
+    def __init__(
+        self,
+        *,
+        mj_task_id: str,
+        destination: str,
+        indexes: list[int] | int | None = None,
+        midjourney_conn_id: str = MidjourneyHook.default_conn_name,
+        overwrite: bool = False,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.mj_task_id = mj_task_id
+        self.destination = destination
+        self.indexes = indexes
+        self.midjourney_conn_id = midjourney_conn_id
+        self.overwrite = check_bool("overwrite", overwrite)
+        self.max_file_bytes = check_max_file_bytes(max_file_bytes)
+        # Parse-time checks of whatever is literal; rendered values are checked again in execute().
+        if not is_unresolved(mj_task_id) and not isinstance(mj_task_id, Mapping):
+            check_task_id("mj_task_id", mj_task_id)
+        if not is_unresolved(destination):
+            self._check_destination(destination)
+        if not is_unresolved(indexes):
+            check_indexes(indexes)
+
+    @staticmethod
+    def _check_destination(destination: Any) -> None:
+        if not isinstance(destination, str) or not destination.strip():
+            raise MidjourneyValidationError(
+                "destination", f"must be a non-empty storage URI such as file:///data/mj/, got {destination!r:.80}"
+            )
+
+    @cached_property
+    def hook(self) -> MidjourneyHook:
+        """The hook on ``midjourney_conn_id``."""
+        return MidjourneyHook(self.midjourney_conn_id)
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        """Check the rendered parameters, fetch the task, save its clips; return the manifest."""
+        raw_id = self.mj_task_id
+        if isinstance(raw_id, Mapping) and "id" in raw_id:  # a MidjourneyTaskSensor's summary works too
+            raw_id = raw_id["id"]
+        mj_task_id = check_task_id("mj_task_id", raw_id)
+        self._check_destination(self.destination)
+        indexes = check_indexes(self.indexes)
+        resolve_destination(self.destination)  # a clear error for a missing filesystem, before any request
+        try:
+            saved = save_task_clips(
+                self.hook,
+                mj_task_id,
+                self.destination,
+                indexes,
+                overwrite=self.overwrite,
+                max_file_bytes=self.max_file_bytes,
+                logger=self.log,
+            )
+        finally:
+            self.hook.close()
+        downloaded = sum(clip.downloaded for clip in saved)
+        self.log.info(
+            "Saved %d clip(s) of task %s to %s: %d downloaded, %d reused",
+            len(saved),
+            mj_task_id,
+            self.destination,
+            downloaded,
+            len(saved) - downloaded,
+        )
+        return [clip.xcom() for clip in saved]
