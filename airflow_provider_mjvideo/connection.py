@@ -1,4 +1,4 @@
-"""What a ``midjourney`` Airflow connection means: base URL, API key, auth header style, speed mode, timeout."""
+"""What a ``midjourney`` Airflow connection means: base URL, API key, auth style, speed mode, timeout, polling."""
 
 from __future__ import annotations
 
@@ -11,8 +11,15 @@ from airflow_provider_mjvideo.exceptions import MidjourneyConfigurationError
 AUTH_STYLES: Final = ("bearer", "mj-api-secret", "raw")
 SPEED_MODES: Final = ("fast", "relax", "turbo")
 DEFAULT_TIMEOUT: Final = 30.0
+#: Ids per ``list-by-condition`` request unless the connection's ``list_chunk_size`` extra says otherwise.
+DEFAULT_LIST_CHUNK_SIZE: Final = 100
 #: Extra keys this provider reads itself; HttpHook must not turn them into request headers.
-OWN_EXTRA_KEYS: Final = frozenset({"auth_style", "mode", "timeout"})
+#: The connection id operators, sensors and hooks use unless told otherwise.
+DEFAULT_CONN_ID: Final = "midjourney_default"
+OWN_EXTRA_KEYS: Final = frozenset({"auth_style", "mode", "timeout", "batch_polling", "list_chunk_size"})
+
+_TRUE_WORDS: Final = frozenset({"true", "yes", "on", "1"})
+_FALSE_WORDS: Final = frozenset({"false", "no", "off", "0"})
 
 
 def auth_headers(auth_style: str, api_key: str) -> dict[str, str]:
@@ -43,6 +50,9 @@ class ConnectionSettings:
     :param auth_style: one of :data:`AUTH_STYLES`.
     :param mode: ``fast``/``relax``/``turbo`` or ``None``.
     :param timeout: seconds for one HTTP request.
+    :param batch_polling: waiting triggers of this connection share one poller that asks for many tasks
+        per ``list-by-condition`` request (``False``: one fetch per task per poll interval).
+    :param list_chunk_size: the most ids in one ``list-by-condition`` request of the shared poller.
     """
 
     conn_id: str
@@ -51,6 +61,8 @@ class ConnectionSettings:
     auth_style: str = "bearer"
     mode: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    batch_polling: bool = True
+    list_chunk_size: int = DEFAULT_LIST_CHUNK_SIZE
 
     @property
     def route_prefix(self) -> str:
@@ -87,7 +99,8 @@ class ConnectionSettings:
         """
         Build settings from a connection's fields, with clear errors for each misconfiguration.
 
-        :raises MidjourneyConfigurationError: no host, no key, unknown auth style or mode, bad timeout.
+        :raises MidjourneyConfigurationError: no host, no key, unknown auth style or mode, bad timeout,
+            bad ``batch_polling`` or ``list_chunk_size``.
         """
         host = (host or "").strip()
         if not host:
@@ -133,4 +146,38 @@ class ConnectionSettings:
             auth_style=auth_style,
             mode=mode,
             timeout=timeout,
+            batch_polling=_flag(conn_id, "batch_polling", extra.get("batch_polling"), default=True),
+            list_chunk_size=_chunk_size(conn_id, extra.get("list_chunk_size")),
         )
+
+
+def _flag(conn_id: str, name: str, raw: Any, *, default: bool) -> bool:
+    """Read a boolean extra given as JSON ``true``/``false`` or as a word (``"false"``, ``"no"``, ``"0"``…)."""
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise MidjourneyConfigurationError(f"Connection {conn_id!r}: {name} must be true or false, got {raw!r}")
+
+
+def _chunk_size(conn_id: str, raw: Any) -> int:
+    """Read ``list_chunk_size``: a positive integer (``50`` or ``"50"``), default :data:`DEFAULT_LIST_CHUNK_SIZE`."""
+    if raw is None or raw == "":
+        return DEFAULT_LIST_CHUNK_SIZE
+    size: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        size = raw
+    elif isinstance(raw, float) and raw.is_integer():
+        size = int(raw)
+    elif isinstance(raw, str) and raw.strip().isdigit():
+        size = int(raw.strip())
+    if size is None or size < 1:
+        raise MidjourneyConfigurationError(
+            f"Connection {conn_id!r}: list_chunk_size must be a positive integer, got {raw!r}"
+        )
+    return size

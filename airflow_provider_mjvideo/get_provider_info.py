@@ -25,8 +25,7 @@ CONNECTION_EXTRA_FIELDS: dict[str, dict[str, Any]] = {
         "Leave empty to use the account's default.",
         "schema": {
             "type": ["string", "null"],
-            "enum": ["", "fast", "relax", "turbo", None],
-            "default": "",
+            "enum": ["fast", "relax", "turbo"],
             "title": "Speed mode",
         },
     },
@@ -34,6 +33,17 @@ CONNECTION_EXTRA_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Request timeout (seconds)",
         "description": "Timeout of one HTTP request, in seconds (default 30).",
         "schema": {"type": ["number", "null"], "minimum": 1, "default": 30, "title": "Request timeout"},
+    },
+    "batch_polling": {
+        "label": "Batch polling",
+        "description": "Deferred waits on this connection share one poller per triggerer that asks for many "
+        "tasks per list-by-condition request (default). Off: one fetch per task per poll interval.",
+        "schema": {"type": ["boolean", "null"], "default": True, "title": "Batch polling"},
+    },
+    "list_chunk_size": {
+        "label": "List chunk size",
+        "description": "The most task ids in one list-by-condition request of the shared poller (default 100).",
+        "schema": {"type": ["integer", "null"], "minimum": 1, "default": 100, "title": "List chunk size"},
     },
 }
 
@@ -47,6 +57,7 @@ CONNECTION_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "auth_style": "bearer",
         "mode": "fast, relax or turbo (optional)",
         "timeout": "30",
+        "list_chunk_size": "100",
     },
 }
 

@@ -54,11 +54,16 @@ def test_providers_manager_sees_the_midjourney_connection_type():
     assert hook.hook_name == "Midjourney"
 
 
+def _json_document(stdout: str) -> list[dict[str, object]]:
+    """The JSON list an ``airflow ... -o json`` printed (Airflow 3.0 may log INFO lines to stdout before it)."""
+    return json.loads(stdout[stdout.index("[{") :])
+
+
 def test_airflow_cli_lists_provider_and_hook():
     providers = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "list", "-o", "json"], capture_output=True, text=True, check=True
     )
-    listed = {row["package_name"]: row["version"] for row in json.loads(providers.stdout)}
+    listed = {row["package_name"]: row["version"] for row in _json_document(providers.stdout)}
     assert listed["airflow-provider-mjvideo"] == __version__
     hooks = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"],
@@ -66,17 +71,20 @@ def test_airflow_cli_lists_provider_and_hook():
         text=True,
         check=True,
     )
-    types = {row["connection_type"]: row for row in json.loads(hooks.stdout)}
+    types = {row["connection_type"]: row for row in _json_document(hooks.stdout)}
     assert types["midjourney"]["class"] == "airflow_provider_mjvideo.hooks.midjourney.MidjourneyHook"
 
 
 def test_connection_form_declarations_agree():
+    from airflow_provider_mjvideo.connection import OWN_EXTRA_KEYS
     from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 
     conn_type = get_provider_info()["connection-types"][0]
-    assert set(conn_type["conn-fields"]) == {"auth_style", "mode", "timeout"}
+    # Every extra the provider reads itself has a form field, and nothing else does.
+    assert set(conn_type["conn-fields"]) == set(OWN_EXTRA_KEYS)
+    assert set(OWN_EXTRA_KEYS) == {"auth_style", "mode", "timeout", "batch_polling", "list_chunk_size"}
     assert conn_type["conn-fields"]["auth_style"]["schema"]["enum"] == ["bearer", "mj-api-secret", "raw"]
-    behaviour = MidjourneyHook.get_ui_field_behaviour()
-    assert behaviour == conn_type["ui-field-behaviour"]
+    behaviour = MidjourneyHook.get_ui_field_behaviour()  # the hook method's keys are snake_case
+    assert behaviour == {key.replace("-", "_"): value for key, value in conn_type["ui-field-behaviour"].items()}
     assert behaviour["relabeling"] == {"host": "Base URL", "password": "API key"}
-    assert {"login", "port", "schema"} <= set(behaviour["hidden-fields"])
+    assert {"login", "port", "schema"} <= set(behaviour["hidden_fields"])

@@ -14,11 +14,18 @@ import aiohttp
 import requests
 import tenacity
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, mask_secret
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_2_PLUS
 from airflow.providers.http.hooks.http import AsyncHttpSession, HttpAsyncHook, HttpHook
 from airflow.providers.http.hooks.http import SessionConfig as _SessionConfig
 from requests.auth import AuthBase
 
-from airflow_provider_mjvideo.connection import OWN_EXTRA_KEYS, ConnectionSettings, auth_headers
+from airflow_provider_mjvideo.connection import (
+    DEFAULT_CONN_ID,
+    DEFAULT_LIST_CHUNK_SIZE,
+    OWN_EXTRA_KEYS,
+    ConnectionSettings,
+    auth_headers,
+)
 from airflow_provider_mjvideo.exceptions import (
     MidjourneyAuthError,
     MidjourneyConfigurationError,
@@ -42,7 +49,6 @@ from airflow_provider_mjvideo.waiting import WaitTracker, result_or_raise
 
 SUBMIT_VIDEO_PATH: Final = "/mj/submit/video"
 LIST_PATH: Final = "/mj/task/list-by-condition"
-DEFAULT_LIST_CHUNK_SIZE: Final = 100
 
 
 def fetch_path(mj_task_id: str) -> str:
@@ -66,6 +72,12 @@ def _undefined_connection(conn_id: str) -> str:
         f"Connection {conn_id!r} is not defined: add it in the Airflow UI (type Midjourney) "
         f"or set AIRFLOW_CONN_{conn_id.upper()}"
     )
+
+
+def _without_key(body: bytes, api_key: str) -> bytes:
+    """The body with every copy of the API key masked: a server echoing it must not put it into errors or logs."""
+    key = api_key.encode()
+    return body.replace(key, b"***") if key and key in body else body
 
 
 def _dedupe_ids(ids: Iterable[Any]) -> list[str]:
@@ -93,7 +105,7 @@ class _ConnectionFields:
     """Connection-form declarations shared by the sync and async hooks (Airflow 3.0/3.1 UI)."""
 
     conn_name_attr = "midjourney_conn_id"
-    default_conn_name = "midjourney_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "midjourney"
     hook_name = "Midjourney"
 
@@ -102,36 +114,50 @@ class _ConnectionFields:
         """Extra fields of the connection form on Airflow 3.0/3.1 (3.2+ reads ``conn-fields``)."""
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import StringField
-        from wtforms.validators import AnyOf, Optional
+        from wtforms import BooleanField, IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional, any_of  # any_of: what Airflow 3.0's form reader mocks
 
         return {
             "auth_style": StringField(
                 lazy_gettext("Auth style"),
                 widget=BS3TextFieldWidget(),
-                validators=[Optional(), AnyOf(["bearer", "mj-api-secret", "raw"])],
+                validators=[Optional(), any_of(["bearer", "mj-api-secret", "raw"])],
                 default="bearer",
                 description="bearer, mj-api-secret or raw",
             ),
             "mode": StringField(
                 lazy_gettext("Speed mode"),
                 widget=BS3TextFieldWidget(),
-                validators=[Optional(), AnyOf(["", "fast", "relax", "turbo"])],
+                validators=[Optional(), any_of(["fast", "relax", "turbo"])],
                 description="fast, relax, turbo or empty",
             ),
-            "timeout": StringField(
+            "timeout": IntegerField(
                 lazy_gettext("Request timeout (seconds)"),
                 widget=BS3TextFieldWidget(),
-                default="30",
+                validators=[Optional(), NumberRange(min=1)],
+                default=30,
+                description="timeout of one HTTP request, in seconds",
+            ),
+            "batch_polling": BooleanField(
+                lazy_gettext("Batch polling"),
+                default=True,
+                description="deferred waits share one list-by-condition poller (off: one fetch per task)",
+            ),
+            "list_chunk_size": IntegerField(
+                lazy_gettext("List chunk size"),
+                widget=BS3TextFieldWidget(),
+                validators=[Optional(), NumberRange(min=1)],
+                default=DEFAULT_LIST_CHUNK_SIZE,
+                description="the most task ids in one list-by-condition request",
             ),
         }
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Hidden, relabelled and placeholder fields of the connection form."""
+        """Hidden, relabelled and placeholder fields of the connection form, in the hook method's snake_case keys."""
         from airflow_provider_mjvideo.get_provider_info import CONNECTION_UI_FIELD_BEHAVIOUR
 
-        return dict(CONNECTION_UI_FIELD_BEHAVIOUR)
+        return {key.replace("-", "_"): value for key, value in CONNECTION_UI_FIELD_BEHAVIOUR.items()}
 
 
 class MidjourneyHook(_ConnectionFields, HttpHook):
@@ -153,6 +179,13 @@ class MidjourneyHook(_ConnectionFields, HttpHook):
     :param retry_max_delay: the longest single wait between attempts, in seconds.
     :param list_chunk_size: ids per ``list-by-condition`` request.
     """
+
+    if not AIRFLOW_V_3_2_PLUS:
+        # Airflow 3.0/3.1 build the connection form from these two methods, and only when the registered
+        # hook class defines them itself (its __dict__). 3.2+ read conn-fields/ui-field-behaviour from
+        # get_provider_info() and deprecate the methods, so there they stay inherited (and unused).
+        get_connection_form_widgets = _ConnectionFields.__dict__["get_connection_form_widgets"]
+        get_ui_field_behaviour = _ConnectionFields.__dict__["get_ui_field_behaviour"]
 
     def __init__(
         self,
@@ -251,7 +284,8 @@ class MidjourneyHook(_ConnectionFields, HttpHook):
             raise MidjourneyConnectionError(f"Timed out on {what}: {type(err).__name__}") from None
         except requests.exceptions.RequestException as err:
             raise MidjourneyConnectionError(f"Request failed on {what}: {type(err).__name__}") from None
-        return ApiResponse(status=response.status_code, body=response.content, headers=response.headers, what=what)
+        body = _without_key(response.content, self.settings.api_key)
+        return ApiResponse(status=response.status_code, body=body, headers=response.headers, what=what)
 
     def _call(self, method: str, path: str, body: Any, what: str, parse: Any, *, resend_safe_only: bool = False) -> Any:
         """Send one API request with the retry policy and return ``parse(response)``."""
@@ -410,7 +444,7 @@ class MidjourneyHook(_ConnectionFields, HttpHook):
             if decision.done:
                 break
             remaining = tracker.deadline - time.time() if tracker.deadline else interval
-            time.sleep(max(0.0, min(interval, remaining)))  # type: ignore[type-var]
+            time.sleep(max(0.0, min(interval, remaining)))
         result_or_raise(decision.to_event(mj_task_id))
         assert decision.task is not None
         return decision.task
@@ -458,7 +492,8 @@ class MidjourneyAsyncHook(_ConnectionFields, HttpAsyncHook):
     :param retry_limit: attempts per request, the first included.
     :param retry_delay: backoff scale in seconds.
     :param retry_max_delay: the longest single wait between attempts, in seconds.
-    :param list_chunk_size: ids per ``list-by-condition`` request.
+    :param list_chunk_size: ids per ``list-by-condition`` request; ``None``: the connection's
+        ``list_chunk_size`` extra (default 100).
     """
 
     def __init__(
@@ -468,7 +503,7 @@ class MidjourneyAsyncHook(_ConnectionFields, HttpAsyncHook):
         retry_limit: int = 6,
         retry_delay: float = 1.0,
         retry_max_delay: float = 30.0,
-        list_chunk_size: int = DEFAULT_LIST_CHUNK_SIZE,
+        list_chunk_size: int | None = None,
     ) -> None:
         # HttpAsyncHook's own retry loop is set to one attempt: the policy below decides retries.
         super().__init__(method="GET", http_conn_id=midjourney_conn_id, retry_limit=1)
@@ -487,6 +522,8 @@ class MidjourneyAsyncHook(_ConnectionFields, HttpAsyncHook):
             except AirflowNotFoundException:
                 raise MidjourneyConfigurationError(_undefined_connection(self.midjourney_conn_id)) from None
             extra = await get_async_extra_dejson(conn)
+            if conn.password:
+                mask_secret(conn.password)
             self._settings = ConnectionSettings.from_parts(
                 conn_id=self.midjourney_conn_id,
                 host=conn.host,
@@ -528,6 +565,8 @@ class MidjourneyAsyncApi:
     ) -> None:
         self._hook = hook
         self.settings = settings
+        #: Ids per ``list-by-condition`` request: the hook's argument, else the connection's extra.
+        self.list_chunk_size: int = hook.list_chunk_size or settings.list_chunk_size
         # The http provider's AsyncHttpSession binds one HTTP method: one per method, same client.
         self._sessions = {
             method: AsyncHttpSession(hook=hook, request=getattr(client, method.lower()), config=config, method=method)
@@ -549,7 +588,8 @@ class MidjourneyAsyncApi:
             ) from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as err:
             raise MidjourneyConnectionError(f"Network error on {what}: {type(err).__name__}") from None
-        return ApiResponse(status=response.status, body=payload, headers=dict(response.headers), what=what)
+        body = _without_key(payload, self.settings.api_key)
+        return ApiResponse(status=response.status, body=body, headers=dict(response.headers), what=what)
 
     async def _call(self, method: str, path: str, body: Any, what: str, parse: Any) -> Any:
         retrying = tenacity.AsyncRetrying(
@@ -568,11 +608,22 @@ class MidjourneyAsyncApi:
         """Fetch many tasks with ``list-by-condition`` in chunks; unknown ids are left out."""
         wanted = _dedupe_ids(ids)
         found: dict[str, MidjourneyTask] = {}
-        for chunk in chunked(wanted, self._hook.list_chunk_size):
-            what = f"list of {len(chunk)} task(s)"
-            for task in await self._call("POST", LIST_PATH, {"ids": chunk}, what, parse_task_list):
+        for chunk in chunked(wanted, self.list_chunk_size):
+            for task in await self.list_tasks(chunk):
                 found[task.id] = task
         return [found[task_id] for task_id in wanted if task_id in found]
+
+    async def list_tasks(self, ids: list[str]) -> list[MidjourneyTask]:
+        """
+        One ``list-by-condition`` request for exactly these ids (the caller chunks); transient errors retried.
+
+        Unknown ids are left out of the answer, as the servers do. A server without the route raises
+        :class:`MidjourneyNotFoundError` (404) or :class:`MidjourneyRejectedError` (405 and other 4xx).
+
+        :param ids: task ids, already checked.
+        """
+        what = f"list of {len(ids)} task(s)"
+        return await self._call("POST", LIST_PATH, {"ids": list(ids)}, what, parse_task_list)
 
     async def cancel_task(self, mj_task_id: str) -> bool:
         """Ask the server to cancel a task; best effort, returns whether it was accepted."""

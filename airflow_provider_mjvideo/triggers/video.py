@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyPermanentError
-from airflow_provider_mjvideo.hooks.midjourney import MidjourneyAsyncHook
+from airflow_provider_mjvideo.exceptions import MidjourneyConnectionError, MidjourneyError, MidjourneyPermanentError
+from airflow_provider_mjvideo.models import MidjourneyTask
+from airflow_provider_mjvideo.triggers.polling import PER_TASK_JITTER_CAP, subscribe
 from airflow_provider_mjvideo.waiting import (
     DEFAULT_MISSING_URLS_GRACE,
     DEFAULT_NOT_FOUND_GRACE,
@@ -20,8 +22,13 @@ from airflow_provider_mjvideo.waiting import (
     WaitTracker,
 )
 
+if TYPE_CHECKING:
+    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyAsyncHook
+
 #: Seconds Airflow's deferral timeout is set beyond the trigger's own deadline.
 DEFER_TIMEOUT_MARGIN = 60.0
+#: Seconds a batched wait gives the shared poller's answer at the deadline before deciding on what it last saw.
+DEADLINE_ANSWER_GRACE = 1.0
 
 
 class MidjourneyTaskTrigger(BaseTrigger):
@@ -129,25 +136,82 @@ class MidjourneyTaskTrigger(BaseTrigger):
             self.log.info("Midjourney task %s: %s", self.mj_task_id, decision.message)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the task finishes; yield exactly one event."""
+        """
+        Poll until the task finishes; yield exactly one event.
+
+        With the connection's ``batch_polling`` extra on (the default) the task id joins the shared
+        poller of this connection in this event loop (:mod:`airflow_provider_mjvideo.triggers.polling`),
+        which asks for many tasks per ``list-by-condition`` request; off, the trigger fetches its own
+        task once per ``poll_interval``, the first time after a random part of the interval. Either way
+        every observation goes through this trigger's own :class:`WaitTracker`.
+        """
+        decision = await self._wait()
+        yield TriggerEvent(decision.to_event(self.mj_task_id))
+
+    async def _wait(self) -> WaitDecision:
         tracker = self._tracker()
-        hook = MidjourneyAsyncHook(self.midjourney_conn_id)
+        hook = _async_hook(self.midjourney_conn_id)
         try:
-            async with hook.api() as api:
-                while True:
-                    try:
-                        decision = tracker.observe(await api.find_task(self.mj_task_id))
-                    except MidjourneyError as err:
-                        decision = tracker.observe_error(err)
-                    self._log_decision(decision)
-                    if decision.done:
-                        yield TriggerEvent(decision.to_event(self.mj_task_id))
-                        return
-                    await asyncio.sleep(self._next_sleep())
+            settings = await hook.load_settings()
+            if settings.batch_polling:
+                return await self._wait_batched(hook, tracker)
+            return await self._wait_per_task(hook, tracker)
         except MidjourneyPermanentError as err:
-            # Only configuration problems get here (the loop turns poll errors into decisions).
+            # Only configuration problems get here (the loops turn poll errors into decisions).
             message = f"Cannot poll Midjourney task {self.mj_task_id}: {err}"
-            yield TriggerEvent(WaitDecision(WaitOutcome.ERROR, message).to_event(self.mj_task_id))
+            return WaitDecision(WaitOutcome.ERROR, message, error=err)
+
+    async def _wait_batched(self, hook: MidjourneyAsyncHook, tracker: WaitTracker) -> WaitDecision:
+        """Wait on the shared poller's observations; unsubscribes on return, error and cancellation."""
+        last_task: MidjourneyTask | None = None
+        async with subscribe(hook, self.mj_task_id, poll_interval=self.poll_interval, end_time=self.end_time) as sub:
+            while True:
+                limit = None if self.end_time is None else max(0.0, self.end_time - time.time()) + DEADLINE_ANSWER_GRACE
+                try:
+                    observation = await asyncio.wait_for(sub.next(), limit)
+                except asyncio.TimeoutError:
+                    decision = self._decide_without_answer(tracker, last_task)
+                else:
+                    if isinstance(observation, MidjourneyError):
+                        decision = tracker.observe_error(observation)
+                    else:
+                        if observation is not None:
+                            last_task = observation
+                        decision = tracker.observe(observation)
+                self._log_decision(decision)
+                if decision.done:
+                    return decision
+
+    def _decide_without_answer(self, tracker: WaitTracker, last_task: MidjourneyTask | None) -> WaitDecision:
+        """The deadline passed and the poller has not answered in time: decide on what was seen last."""
+        if last_task is not None:
+            return tracker.observe(last_task)
+        return tracker.observe_error(
+            MidjourneyConnectionError(f"no answer about task {self.mj_task_id} from the server by the deadline")
+        )
+
+    async def _wait_per_task(self, hook: MidjourneyAsyncHook, tracker: WaitTracker) -> WaitDecision:
+        """One fetch per poll interval on this trigger's own HTTP session (``batch_polling`` off)."""
+        async with hook.api() as api:
+            # Spread the first polls over the interval: per-task pollers started together stay apart.
+            jitter = random.uniform(0.0, min(self.poll_interval, PER_TASK_JITTER_CAP))
+            await asyncio.sleep(min(self._next_sleep(), jitter))
+            last_task: MidjourneyTask | None = None
+            while True:
+                # The hook's retries of a failing poll may not hold the timeout event back past the deadline.
+                limit = None if self.end_time is None else max(0.0, self.end_time - time.time()) + DEADLINE_ANSWER_GRACE
+                try:
+                    task = await asyncio.wait_for(api.find_task(self.mj_task_id), limit)
+                    last_task = task or last_task
+                    decision = tracker.observe(task)
+                except asyncio.TimeoutError:
+                    decision = self._decide_without_answer(tracker, last_task)
+                except MidjourneyError as err:
+                    decision = tracker.observe_error(err)
+                self._log_decision(decision)
+                if decision.done:
+                    return decision
+                await asyncio.sleep(self._next_sleep())
 
     def _next_sleep(self) -> float:
         if self.end_time is None:
@@ -158,9 +222,21 @@ class MidjourneyTaskTrigger(BaseTrigger):
         """Cancel the remote task when a user marks or clears the deferred task (Airflow 3.3+); best effort."""
         if not self.cancel_on_kill:
             return
-        hook = MidjourneyAsyncHook(self.midjourney_conn_id, retry_limit=2)
+        hook = _async_hook(self.midjourney_conn_id, retry_limit=2)
         async with hook.api() as api:
             accepted = await api.cancel_task(self.mj_task_id)
         self.log.info(
             "Cancel of Midjourney task %s on kill: %s", self.mj_task_id, "accepted" if accepted else "refused"
         )
+
+
+def _async_hook(midjourney_conn_id: str, **kwargs: Any) -> MidjourneyAsyncHook:
+    """
+    Build the trigger's async hook; imported on first use.
+
+    Importing this module (DAG files do, through the operators and sensors) thus stays free of aiohttp,
+    requests and the http provider.
+    """
+    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyAsyncHook
+
+    return MidjourneyAsyncHook(midjourney_conn_id, **kwargs)
