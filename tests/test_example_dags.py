@@ -1,0 +1,191 @@
+"""The example DAGs: they parse cleanly without touching the network, and run end to end against the emulator."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+from conftest import REPO, SECRET_KEY
+from dag_runs import dag_bag
+
+from airflow_provider_mjvideo.testing import MidjourneyEmulator
+
+EXAMPLES = REPO / "example_dags"
+DAG_IDS = {"mjvideo_chain", "mjvideo_daily", "mjvideo_fanout"}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def load_example(name: str) -> Any:
+    """Execute ``example_dags/<name>.py`` as a fresh module (so it reads the environment now) and return it."""
+    spec = importlib.util.spec_from_file_location(f"mjvideo_example_{name}_{uuid.uuid4().hex}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def all_xcoms(dag_run: Any) -> dict[tuple[str, int, str], Any]:
+    """Every XCom of a run as ``{(task_id, map_index, key): value}`` (the stored JSON, decoded once)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.scalars(
+            select(XComModel).where(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id)
+        ).all()
+        return {(row.task_id, row.map_index, row.key): row.value for row in rows}
+
+
+def task_states(dag_run: Any) -> dict[tuple[str, int], str]:
+    return {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def clip_urls(emu: MidjourneyEmulator, task_id: str) -> list[str]:
+    return [f"{emu.root_url}/media/{task_id}/{i}.mp4" for i in range(4)]
+
+
+@pytest.fixture
+def example_env(airflow_db: Path, mj_conn: str, emulator: MidjourneyEmulator, monkeypatch: pytest.MonkeyPatch):
+    """Fast polls (read by the DAG files at import) and the connection on the emulator."""
+    monkeypatch.setenv("MJVIDEO_POLL_INTERVAL", "0.2")
+    return emulator
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+
+def test_dagbag_imports_exactly_the_three_examples_without_errors():
+    bag = dag_bag(dag_folder=EXAMPLES)
+
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == DAG_IDS
+    assert len(bag.dag_ids) == 3
+    for dag_id in DAG_IDS:
+        assert "example" in bag.dags[dag_id].tags
+
+
+def test_parsing_sends_no_request_and_opens_no_connection(emulator, mj_conn, monkeypatch):
+    attempts: list[Any] = []
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def connect(self: socket.socket, address: Any) -> None:
+        attempts.append(address)
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        attempts.append(address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+    bag = dag_bag(dag_folder=EXAMPLES)
+    for name in ("mjvideo_chain", "mjvideo_daily", "mjvideo_fanout"):
+        load_example(name)
+
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == DAG_IDS
+    assert attempts == []
+    assert emulator.requests == []
+    # The recorder works: a real connection is seen.
+    socket.create_connection(("127.0.0.1", emulator.port), timeout=2).close()
+    assert attempts == [("127.0.0.1", emulator.port)]
+
+
+# ------------------------------------------------------------------------------------------ dag.test
+
+
+def test_chain_generates_and_extends_twice(example_env, capfd, caplog, tmp_path):
+    emulator = example_env
+    emulator.config.video_duration = 0.6
+    module = load_example("mjvideo_chain")
+    assert module.POLL_INTERVAL == 0.2
+    conf = {"destination": tmp_path.as_uri()} if "destination" in module.dag.params else None
+
+    dag_run = module.dag.test(run_conf=conf)
+    output = "\n".join(capfd.readouterr()) + caplog.text
+
+    assert str(dag_run.state) == "success"
+    states = task_states(dag_run)
+    assert set(states.values()) == {"success"}  # every task instance, whatever the DAG ends with
+    core = ("generate", "wait_generate", "extend_1", "wait_extend_1", "extend_2", "wait_extend_2")
+    assert {task for task, _ in states} == set(module.dag.task_dict) >= set(core)
+    values = all_xcoms(dag_run)
+    generate, extend_1, extend_2 = (values[(task, -1, "return_value")] for task in ("generate", "extend_1", "extend_2"))
+    assert all(isinstance(task_id, str) for task_id in (generate, extend_1, extend_2))
+    assert emulator.counters["submit_accepted"] == 3
+    assert emulator.count("submit") == 3
+    first, second, third = (r.json for r in emulator.requests_to("submit"))
+    assert first["prompt"] == "a paper boat drifting down a rainy street, cinematic"
+    assert first["image"] == "https://cdn.example.com/first-frames/paper-boat.png"
+    assert "action" not in first
+    assert (second["action"], second["taskId"], second["index"]) == ("extend", generate, 0)
+    assert (third["action"], third["taskId"], third["index"]) == ("extend", extend_1, 0)
+    assert type(second["index"]) is int
+    assert (second["motion"], third["motion"]) == ("low", "high")
+    assert emulator.tasks[extend_2]["parent_id"] == extend_1
+    for wait, task_id in (("wait_generate", generate), ("wait_extend_1", extend_1), ("wait_extend_2", extend_2)):
+        summary = values[(wait, -1, "return_value")]
+        assert summary["id"] == task_id
+        assert summary["status"] == "SUCCESS"
+    final = values[("wait_extend_2", -1, "return_value")]
+    assert final["video_urls"] == clip_urls(emulator, extend_2)
+    assert len(final["video_urls"]) == 4
+    # The key never reaches XComs or logs (and the logs really were captured).
+    assert SECRET_KEY not in json.dumps(list(values.values()))
+    assert f"Midjourney accepted the video extend submission: task id {extend_2}" in output
+    assert SECRET_KEY not in output
+
+
+def test_fanout_submits_one_video_per_mapped_shot(example_env):
+    emulator = example_env
+    module = load_example("mjvideo_fanout")
+
+    dag_run = module.dag.test()
+
+    states = task_states(dag_run)
+    assert set(states.values()) == {"success"}
+    assert {task for task, _ in states} == set(module.dag.task_dict)
+    assert {key for key in states if key[0] in ("generate", "wait")} == {
+        (task, index) for task in ("generate", "wait") for index in range(3)
+    }
+    assert emulator.counters["submit_accepted"] == 3
+    submitted = sorted((r.json["prompt"], r.json["image"]) for r in emulator.requests_to("submit"))
+    assert submitted == sorted((shot["prompt"], shot["image"]) for shot in module.SHOTS)
+    values = all_xcoms(dag_run)
+    for index in range(3):
+        task_id = values[("generate", index, "return_value")]
+        summary = values[("wait", index, "return_value")]
+        assert summary["id"] == task_id
+        assert summary["video_urls"] == clip_urls(emulator, task_id)
+        assert emulator.tasks[task_id]["state"].endswith(f"/generate[{index}]")
+
+
+def test_daily_renders_the_logical_date_into_the_prompt_and_image(example_env):
+    emulator = example_env
+    module = load_example("mjvideo_daily")
+    assert module.POLL_INTERVAL == 0.2
+
+    dag_run = module.dag.test(logical_date=pendulum.datetime(2026, 3, 14, tz="UTC"))
+
+    states = task_states(dag_run)
+    assert set(states.values()) == {"success"}
+    assert {task for task, _ in states} == set(module.dag.task_dict) >= {"generate", "wait"}
+    (body,) = (r.json for r in emulator.requests_to("submit"))
+    assert body["prompt"] == "the city skyline on 2026-03-14, slow drifting clouds, golden hour"
+    assert body["image"] == "https://cdn.example.com/daily-frames/20260314.png"
+    assert body["batchSize"] == 4
+    values = all_xcoms(dag_run)
+    task_id = values[("generate", -1, "return_value")]
+    assert values[("wait", -1, "return_value")]["video_urls"] == clip_urls(emulator, task_id)
