@@ -69,6 +69,27 @@ class MidjourneyPermanentError(MidjourneyError, AirflowFailException):
     """An error that retrying cannot fix; Airflow fails the task without retries."""
 
 
+def rebuild_error(type_name: str | None, message: str) -> MidjourneyError:
+    """
+    Re-create an error of this module from its class name and text (trigger events carry only JSON).
+
+    Class-specific attributes (``parameter``, ``mj_task_id``…) are not carried and are ``None``.
+    An unknown name gives a plain :class:`MidjourneyError`.
+
+    :param type_name: the class name, e.g. ``"MidjourneyAuthError"``.
+    :param message: the error's full text.
+    """
+    cls = globals().get(type_name or "")
+    if not (isinstance(cls, type) and issubclass(cls, MidjourneyError)):
+        return MidjourneyError(message)
+    error = cls.__new__(cls)
+    MidjourneyError.__init__(error, message)
+    for name in ("parameter", "banned_word", "mj_task_id", "status", "safe_to_resend", "retry_after", "index"):
+        if not hasattr(error, name):
+            setattr(error, name, None)
+    return error
+
+
 class MidjourneyValidationError(MidjourneyPermanentError, ValueError):
     """
     A parameter is invalid; raised before any request is sent.

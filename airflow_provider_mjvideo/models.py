@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,32 +40,36 @@ class TaskStatus(str, Enum):
 
 
 def _epoch_ms_to_datetime(value: Any) -> datetime | None:
-    """Turn epoch milliseconds (int, float or digit string) into an aware UTC datetime; 0/None → None."""
+    """Turn epoch milliseconds (int, float or digit string) into an aware UTC datetime; 0/None/garbage → None."""
     if value is None or isinstance(value, bool):
         return None
     try:
         millis = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    if millis <= 0:
+    if not math.isfinite(millis) or millis <= 0:
         return None
     if millis < 1e11:  # a value in seconds, not milliseconds (no server was seen doing this, but cheap)
         millis *= 1000
-    return pendulum.from_timestamp(millis / 1000, tz="UTC")
+    try:
+        return pendulum.from_timestamp(millis / 1000, tz="UTC")
+    except (OverflowError, ValueError, OSError):  # beyond the calendar (e.g. micro- or nanoseconds): unknown
+        return None
 
 
 def _progress_percent(value: Any) -> int:
-    """``"56%"`` → 56; ``""``, ``None`` and garbage → 0; clamped to 0..100."""
+    """``"56%"`` → 56; ``""``, ``None`` and garbage (``"NaN%"``, infinities, huge integers) → 0; clamped to 0..100."""
     if isinstance(value, bool):
         return 0
-    if isinstance(value, (int, float)):
-        number = float(value)
-    else:
-        text = str(value or "").strip().rstrip("%").strip()
-        try:
-            number = float(text)
-        except ValueError:
-            return 0
+    try:
+        if isinstance(value, (int, float)):
+            number = float(value)
+        else:
+            number = float(str(value or "").strip().rstrip("%").strip())
+    except (ValueError, OverflowError):
+        return 0
+    if not math.isfinite(number):
+        return 0
     return max(0, min(100, int(number)))
 
 

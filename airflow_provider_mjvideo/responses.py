@@ -242,7 +242,17 @@ def parse_fetch(response: ApiResponse) -> MidjourneyTask | None:
                 http_status=response.status,
             )
         return None
-    return MidjourneyTask.from_api(payload)
+    return _task_from(response, payload)
+
+
+def _task_from(response: ApiResponse, item: Any) -> MidjourneyTask:
+    """Parse one task object; a malformed one is an error naming the request and the HTTP status."""
+    try:
+        return MidjourneyTask.from_api(item)
+    except MidjourneyResponseError as err:
+        raise MidjourneyResponseError(
+            f"Unexpected answer to {response.what}: {err.message}", http_status=response.status
+        ) from None
 
 
 def parse_task_list(response: ApiResponse) -> list[MidjourneyTask]:
@@ -258,7 +268,7 @@ def parse_task_list(response: ApiResponse) -> list[MidjourneyTask]:
             f"Expected a JSON array from {response.what}, got {shorten(json.dumps(payload), 200)}",
             http_status=response.status,
         )
-    return [MidjourneyTask.from_api(item) for item in payload if item is not None]
+    return [_task_from(response, item) for item in payload if item is not None]
 
 
 def parse_cancel(response: ApiResponse) -> tuple[bool, str]:

@@ -18,6 +18,7 @@ from airflow_provider_mjvideo.exceptions import (
     MidjourneyNotFoundError,
     MidjourneyTaskFailedError,
     MidjourneyWaitTimeoutError,
+    rebuild_error,
 )
 from airflow_provider_mjvideo.models import MidjourneyTask, TaskStatus
 
@@ -59,12 +60,14 @@ class WaitDecision:
     :param message: a sentence for logs and errors.
     :param task: the task as last seen, if it was seen.
     :param progress_changed: the status or progress differs from the previous observation (log it).
+    :param error: the permanent error that ended the wait, if one did (its type is kept for the task).
     """
 
     outcome: WaitOutcome
     message: str
     task: MidjourneyTask | None = None
     progress_changed: bool = False
+    error: MidjourneyError | None = None
 
     @property
     def done(self) -> bool:
@@ -78,6 +81,7 @@ class WaitDecision:
             "mj_task_id": mj_task_id,
             "message": self.message,
             "task": self.task.to_summary() if self.task else None,
+            "error_type": type(self.error).__name__ if self.error is not None else None,
         }
 
 
@@ -130,7 +134,9 @@ class WaitTracker:
 
         now = time.time() if now is None else now
         if isinstance(error, MidjourneyPermanentError):
-            return WaitDecision(WaitOutcome.ERROR, f"Polling Midjourney task {self.mj_task_id} failed: {error}")
+            return WaitDecision(
+                WaitOutcome.ERROR, f"Polling Midjourney task {self.mj_task_id} failed: {error}", error=error
+            )
         if self.deadline is not None and now >= self.deadline:
             return WaitDecision(
                 WaitOutcome.TIMEOUT,
@@ -210,6 +216,7 @@ def result_or_raise(event: dict[str, Any]) -> dict[str, Any]:
     :raises MidjourneyTaskFailedError: FAILURE, CANCEL or MODAL (fails without retries).
     :raises MidjourneyWaitTimeoutError: the wait timed out (the task's retries apply).
     :raises MidjourneyNotFoundError: the task was never found.
+    :raises MidjourneyPermanentError: polling failed permanently (its subclass is kept: auth, configuration…).
     :raises MidjourneyError: any other error.
     """
     status = event.get("status")
@@ -222,6 +229,8 @@ def result_or_raise(event: dict[str, Any]) -> dict[str, Any]:
         raise MidjourneyTaskFailedError(message, mj_task_id=mj_task_id, status=str(task.get("status") or status))
     if status == WaitOutcome.TIMEOUT.value:
         raise MidjourneyWaitTimeoutError(message, mj_task_id=mj_task_id)
+    if status == WaitOutcome.ERROR.value and event.get("error_type"):
+        raise rebuild_error(str(event["error_type"]), message)
     if status == WaitOutcome.ERROR.value and "not found" in message:
         raise MidjourneyNotFoundError(message)
     raise MidjourneyError(message)
