@@ -19,7 +19,7 @@ class MidjourneyVideoLink(BaseOperatorLink):
     it succeeded. The stored URLs never carry the API key.
     """
 
-    name: ClassVar[str] = "Midjourney video"  # type: ignore[misc]
+    name: ClassVar[str] = "Midjourney video"
 
     @property
     def xcom_key(self) -> str:

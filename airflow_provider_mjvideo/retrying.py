@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import tenacity
 
@@ -13,6 +12,14 @@ from airflow_provider_mjvideo.validation import check_positive_number
 
 #: The longest ``Retry-After`` the hook waits out; a server asking for more is retried after this.
 RETRY_AFTER_CEILING = 300.0
+
+
+class TaskLogger(Protocol):
+    """What the provider logs through: a ``logging.Logger``, or an Airflow hook's or task's ``self.log``."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ class RetryPolicy:
         jitter = tenacity.wait_random_exponential(multiplier=self.initial_delay, max=self.max_delay)
         return float(jitter(retry_state))
 
-    def tenacity_kwargs(self, *, resend_safe_only: bool, logger: logging.Logger, what: str) -> dict[str, Any]:
+    def tenacity_kwargs(self, *, resend_safe_only: bool, logger: TaskLogger, what: str) -> dict[str, Any]:
         """
         Return keyword arguments for ``tenacity.Retrying`` or ``tenacity.AsyncRetrying``.
 

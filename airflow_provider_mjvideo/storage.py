@@ -41,9 +41,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urljoin, urlsplit
 
-import requests
-import tenacity
-
 from airflow_provider_mjvideo import __version__
 from airflow_provider_mjvideo.connection import auth_headers as make_auth_headers
 from airflow_provider_mjvideo.exceptions import (
@@ -57,10 +54,11 @@ from airflow_provider_mjvideo.exceptions import (
     MidjourneyValidationError,
 )
 from airflow_provider_mjvideo.models import MidjourneyTask, TaskStatus
-from airflow_provider_mjvideo.retrying import RetryPolicy
+from airflow_provider_mjvideo.retrying import RetryPolicy, TaskLogger
 from airflow_provider_mjvideo.validation import check_task_id
 
 if TYPE_CHECKING:
+    import requests
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
@@ -217,7 +215,10 @@ def resolve_destination(destination: Any) -> ObjectStoragePath:
         text = f"file://{text}"
     scheme = urlsplit(text).scheme.lower()
     try:
-        path = ObjectStoragePath(text)
+        # The protocol is passed explicitly: Airflow 3.0's ObjectStoragePath (a upath CloudPath subclass) refuses
+        # every URI whose protocol it has to detect itself once universal-pathlib 0.3 is installed ("detected
+        # protocol file which is incompatible with ObjectStoragePath"); newer Airflow builds the same path.
+        path = ObjectStoragePath(text, protocol=scheme)
     except (ValueError, ImportError) as err:
         raise MidjourneyConfigurationError(_missing_filesystem_message(scheme, str(err))) from None
     try:
@@ -327,7 +328,7 @@ class MediaDownloader:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         retry_policy: RetryPolicy | None = None,
         session: requests.Session | None = None,
-        logger: logging.Logger | None = None,
+        logger: TaskLogger | None = None,
     ) -> None:
         check_max_file_bytes(max_bytes)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
@@ -360,6 +361,8 @@ class MediaDownloader:
     def session(self) -> requests.Session:
         """The HTTP session (made on first use)."""
         if self._session is None:
+            import requests
+
             self._session = requests.Session()
         return self._session
 
@@ -385,6 +388,8 @@ class MediaDownloader:
     # -- one request ------------------------------------------------------------------------------
 
     def _get(self, url: str, what: str) -> requests.Response:
+        import requests
+
         try:
             return self.session.get(
                 url,
@@ -471,6 +476,8 @@ class MediaDownloader:
     def _chunks(
         self, response: requests.Response, what: str, received: list[int], expected: int | None
     ) -> Iterator[bytes]:
+        import requests
+
         try:
             for chunk in response.iter_content(self.chunk_size):
                 if chunk:
@@ -548,6 +555,8 @@ class MediaDownloader:
         """
         label = what or redact_url(url)
         _ensure_directory(target.parent)
+        import tenacity
+
         retrying = tenacity.Retrying(
             **self.retry_policy.tenacity_kwargs(resend_safe_only=False, logger=self.log, what=f"Download of {label}")
         )
@@ -760,7 +769,7 @@ def save_task_clips(
     overwrite: bool = False,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     downloader: MediaDownloader | None = None,
-    logger: logging.Logger | None = None,
+    logger: TaskLogger | None = None,
 ) -> list[SavedClip]:
     """
     Fetch a finished task (for fresh URLs) and save its clips, ``manifest.json`` and ``index.html``.

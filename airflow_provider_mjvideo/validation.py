@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal, overload
 from urllib.parse import urlsplit
 
 from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
@@ -85,6 +85,10 @@ def check_http_url(name: str, value: Any, *, allow_data_uri: bool = False) -> st
     raise MidjourneyValidationError(name, f"must be {expected}, got {text!r:.80}")
 
 
+@overload
+def check_positive_number(name: str, value: Any, *, allow_none: Literal[False] = False) -> float: ...
+@overload
+def check_positive_number(name: str, value: Any, *, allow_none: bool) -> float | None: ...
 def check_positive_number(name: str, value: Any, *, allow_none: bool = False) -> float | None:
     """
     Return ``value`` as a float if it is a finite number greater than zero.

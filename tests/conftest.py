@@ -82,13 +82,9 @@ def run_dag(airflow_db: Path, mj_conn: str, tmp_path: Path):
     """
 
     def run(dag, **kwargs):
-        from airflow.dag_processing.bundles.manager import DagBundlesManager
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+        from dag_runs import sync_dag_to_db
 
-        DagBundlesManager().sync_bundles_to_db()
-        bag = DagBag(dag_folder=tmp_path, collect_dags=False)
-        bag.bag_dag(dag)
-        sync_bag_to_db(bag, "dags-folder", None)
+        sync_dag_to_db(dag, tmp_path)
         return dag.test(**kwargs)
 
     return run

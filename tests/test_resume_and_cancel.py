@@ -13,6 +13,7 @@ from typing import Any
 
 import pendulum
 import pytest
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS
 from airflow.sdk import DAG
 from conftest import xcom_value
 
@@ -73,6 +74,24 @@ def _submitted_ids(emu: MidjourneyEmulator) -> list[str]:
     return sorted(emu.tasks, key=lambda task_id: emu.tasks[task_id]["submit_mono"])
 
 
+def _the_id_after_one_crash(emu: MidjourneyEmulator) -> str:
+    """
+    The id a run whose first try crashed after submitting ends with, after checking what was paid for.
+
+    Airflow 3.3+: the retry reattaches to the first try's task, one submission. Below 3.3 there is no
+    ``task_state_store``: common-compat's ResumableJobMixin stand-in submits on every try (see the README's
+    "Reliability"), so the retry pays for a second video and ends with that one.
+    """
+    if AIRFLOW_V_3_3_PLUS:
+        (only_id,) = _submitted_ids(emu)
+        assert emu.counters["submit_accepted"] == 1
+        return only_id
+    first, second = _submitted_ids(emu)
+    assert first != second
+    assert emu.counters["submit_accepted"] == 2
+    return second
+
+
 @pytest.fixture
 def fast_emulator(emulator: MidjourneyEmulator) -> MidjourneyEmulator:
     emulator.config.video_duration = 1.0
@@ -90,9 +109,7 @@ def test_retry_after_a_crash_reattaches_to_the_live_task(run_dag: Any, fast_emul
     ti = _tis(run)["submit"]
     assert ti.state == "success"
     assert ti.try_number == 2
-    (only_id,) = _submitted_ids(fast_emulator)
-    assert fast_emulator.counters["submit_accepted"] == 1
-    assert xcom_value(run, "submit") == only_id
+    assert xcom_value(run, "submit") == _the_id_after_one_crash(fast_emulator)
 
 
 def test_retry_reattaches_and_waits_in_the_triggerer(run_dag: Any, fast_emulator: MidjourneyEmulator) -> None:
@@ -110,8 +127,7 @@ def test_retry_reattaches_and_waits_in_the_triggerer(run_dag: Any, fast_emulator
     run = run_dag(dag)
 
     assert _tis(run)["submit"].state == "success"
-    (only_id,) = _submitted_ids(fast_emulator)
-    assert fast_emulator.counters["submit_accepted"] == 1
+    only_id = _the_id_after_one_crash(fast_emulator)
     summary = xcom_value(run, "submit", TASK_SUMMARY_XCOM_KEY)
     assert summary["id"] == only_id
     assert summary["status"] == "SUCCESS"
@@ -132,8 +148,7 @@ def test_retry_takes_a_task_that_already_finished(run_dag: Any, fast_emulator: M
     run = run_dag(dag)
 
     assert _tis(run)["submit"].state == "success"
-    (only_id,) = _submitted_ids(fast_emulator)
-    assert fast_emulator.counters["submit_accepted"] == 1
+    only_id = _the_id_after_one_crash(fast_emulator)
     assert xcom_value(run, "submit") == only_id
     assert xcom_value(run, "submit", TASK_SUMMARY_XCOM_KEY)["video_urls"] == [
         f"{fast_emulator.root_url}/media/{only_id}/{i}.mp4" for i in range(4)
@@ -274,6 +289,28 @@ def test_operator_wait_timeout_cancels_the_remote_task(
     assert emulator.counters["submit_accepted"] == 1
 
 
+@pytest.fixture
+def reschedule_dates_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    Below Airflow 3.2, apply apache/airflow#58791 for dag.test(): its in-process API client hands the first
+    reschedule date to the task as the API's ISO string (``model_construct`` skips validation), so Airflow's own
+    ``BaseSensorOperator.execute`` fails in reschedule mode with a TypeError (apache/airflow#58777) before any
+    timeout. Real workers get the date through the supervisor's validated messages and are not affected.
+    """
+    if AIRFLOW_V_3_2_PLUS:
+        return
+    from airflow.sdk.api.client import TaskInstanceOperations
+    from airflow.sdk.execution_time.comms import TaskRescheduleStartDate
+
+    unvalidated = TaskInstanceOperations.get_reschedule_start_date
+
+    def validated(self: Any, *args: Any, **kwargs: Any) -> TaskRescheduleStartDate:
+        return TaskRescheduleStartDate.model_validate(unvalidated(self, *args, **kwargs).model_dump())
+
+    monkeypatch.setattr(TaskInstanceOperations, "get_reschedule_start_date", validated)
+
+
+@pytest.mark.usefixtures("reschedule_dates_parsed")
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
 def test_sensor_timeout_cancels_the_remote_task(run_dag: Any, emulator: MidjourneyEmulator, mode: str) -> None:
     from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook

@@ -13,6 +13,7 @@ from typing import Any
 import pendulum
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS
 from airflow.sdk import DAG
 
 from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
@@ -66,9 +67,21 @@ def task_states(dag_run: Any) -> dict[str, tuple[str, int]]:
 
 def sensor_messages(output: str, mj_task_id: str) -> list[str]:
     """The sensor's "Midjourney task <id>: ..." log lines, message text only, in order."""
-    pattern = re.compile(
-        rf"\] (Midjourney task {mj_task_id}: .*?)\s+\[airflow\.task\.operators\.airflow_provider_mjvideo\.sensors"
-    )
+    if AIRFLOW_V_3_1_PLUS:
+        pattern = re.compile(
+            rf"\] (Midjourney task {mj_task_id}: .*?)\s+\[airflow\.task\.operators\.airflow_provider_mjvideo\.sensors"
+        )
+    else:
+        # Airflow 3.0 prints the task's stdlib log records twice in dag.test(): through the handler dag.test() adds
+        # to the "airflow.task" logger ("[2026-01-01 12:00:00,000] {video.py:150} INFO - ...", bound to the
+        # sys.stdout of the first dag.test() of the process) and, propagated, through Airflow's root console
+        # handler ("[2026-01-01T12:00:00.000+0000] {video.py:150} INFO - ...", the current sys.stdout). Neither
+        # shows the logger's name. Read the root handler's lines only: one per log call.
+        pattern = re.compile(
+            r"^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}\] \{video\.py:\d+\} INFO - "
+            rf"(Midjourney task {mj_task_id}: .*)$",
+            re.MULTILINE,
+        )
     return [match.group(1) for match in pattern.finditer(output)]
 
 

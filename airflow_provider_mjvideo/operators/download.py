@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
-from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 from airflow_provider_mjvideo.storage import (
     DEFAULT_MAX_FILE_BYTES,
     check_indexes,
@@ -21,6 +21,8 @@ from airflow_provider_mjvideo.validation import check_bool, check_task_id, is_un
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 
 
 class DownloadVideoOperator(BaseOperator):
@@ -57,7 +59,7 @@ class DownloadVideoOperator(BaseOperator):
         mj_task_id: str,
         destination: str,
         indexes: list[int] | int | None = None,
-        midjourney_conn_id: str = MidjourneyHook.default_conn_name,
+        midjourney_conn_id: str = DEFAULT_CONN_ID,
         overwrite: bool = False,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         **kwargs: Any,
@@ -87,6 +89,8 @@ class DownloadVideoOperator(BaseOperator):
     @cached_property
     def hook(self) -> MidjourneyHook:
         """The hook on ``midjourney_conn_id``."""
+        from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
+
         return MidjourneyHook(self.midjourney_conn_id)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
 
+from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyWaitTimeoutError
-from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook, fetch_path
 from airflow_provider_mjvideo.links import MidjourneyVideoLink
-from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
 from airflow_provider_mjvideo.validation import (
     MAX_STATE_LENGTH,
     build_video_request,
@@ -31,6 +30,8 @@ from airflow_provider_mjvideo.waiting import (
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 
 #: XCom key of the finished task's summary (with ``wait_for_completion=True``).
 TASK_SUMMARY_XCOM_KEY = "mj_task"
@@ -120,7 +121,7 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
         notify_hook: str | None = None,
         state: str | None = None,
         extra_body: dict[str, Any] | None = None,
-        midjourney_conn_id: str = MidjourneyHook.default_conn_name,
+        midjourney_conn_id: str = DEFAULT_CONN_ID,
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10.0,
@@ -167,7 +168,9 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
 
     @cached_property
     def hook(self) -> MidjourneyHook:
-        """The hook on ``midjourney_conn_id``."""
+        """The hook on ``midjourney_conn_id`` (imported on first use: DAG files parse without the HTTP stack)."""
+        from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
+
         return MidjourneyHook(self.midjourney_conn_id)
 
     def execute(self, context: Context) -> str:
@@ -201,6 +204,8 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
         store = context.get("task_state_store")
         if store is not None:
             store.set(STORED_SUBMITTED_AT_KEY, self._submitted_at)
+        from airflow_provider_mjvideo.hooks.midjourney import fetch_path
+
         MidjourneyVideoLink.persist(context, self.hook.settings.url(fetch_path(mj_task_id)))
         return mj_task_id
 
@@ -247,6 +252,8 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
         if not self.wait_for_completion:
             return mj_task_id
         if self.deferrable:
+            from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
+
             trigger, defer_timeout = MidjourneyTaskTrigger.for_wait(
                 mj_task_id,
                 midjourney_conn_id=self.midjourney_conn_id,

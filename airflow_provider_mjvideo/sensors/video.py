@@ -15,9 +15,8 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_mjvideo.exceptions import MidjourneyError
-from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
-from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
+from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
+from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyValidationError
 from airflow_provider_mjvideo.validation import check_positive_number, check_task_id, is_unresolved
 from airflow_provider_mjvideo.waiting import (
     DEFAULT_MISSING_URLS_GRACE,
@@ -29,6 +28,8 @@ from airflow_provider_mjvideo.waiting import (
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 
 
 class MidjourneyTaskSensor(BaseSensorOperator):
@@ -62,7 +63,7 @@ class MidjourneyTaskSensor(BaseSensorOperator):
         self,
         *,
         mj_task_id: str,
-        midjourney_conn_id: str = MidjourneyHook.default_conn_name,
+        midjourney_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 10.0,
         timeout: float = 3600.0,
@@ -73,6 +74,11 @@ class MidjourneyTaskSensor(BaseSensorOperator):
     ) -> None:
         check_positive_number("poke_interval", poke_interval)
         check_positive_number("timeout", timeout)
+        # Checked here rather than left to BaseSensorOperator, whose error type differs between Airflow versions
+        # (AirflowException on 3.0, ValueError later): a typo in mode is a MidjourneyValidationError everywhere.
+        if "mode" in kwargs and kwargs["mode"] not in self.valid_modes:
+            modes = " or ".join(repr(mode) for mode in self.valid_modes)
+            raise MidjourneyValidationError("mode", f"must be {modes}, got {kwargs['mode']!r:.40}")
         if not is_unresolved(mj_task_id):
             check_task_id("mj_task_id", mj_task_id)
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
@@ -86,7 +92,9 @@ class MidjourneyTaskSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> MidjourneyHook:
-        """The hook on ``midjourney_conn_id``."""
+        """The hook on ``midjourney_conn_id`` (imported on first use: DAG files parse without the HTTP stack)."""
+        from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
+
         return MidjourneyHook(self.midjourney_conn_id)
 
     def execute(self, context: Context) -> Any:
@@ -103,6 +111,8 @@ class MidjourneyTaskSensor(BaseSensorOperator):
         done = self.poke(context)
         if done:
             return done.xcom_value if isinstance(done, PokeReturnValue) else None
+        from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
+
         trigger, defer_timeout = MidjourneyTaskTrigger.for_wait(
             self.mj_task_id,
             midjourney_conn_id=self.midjourney_conn_id,

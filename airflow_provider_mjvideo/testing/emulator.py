@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from airflow_provider_mjvideo.testing import media
@@ -211,6 +211,17 @@ class _Rec:
     """Mutable request-log entry, completed when the response is known."""
 
     __slots__ = ("body", "fault", "headers", "json", "method", "mode", "path", "query", "route", "status", "time")
+    body: bytes
+    fault: str | None
+    headers: dict[str, str]
+    json: Any
+    method: str
+    mode: str | None
+    path: str
+    query: str
+    route: str
+    status: int
+    time: float
 
     def __init__(self, **kwargs: Any) -> None:
         for key, value in kwargs.items():
@@ -282,7 +293,7 @@ def _is_loopback_url(url: str) -> bool:
         return False
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -361,6 +372,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "mjvideo-emulator/1.0"
     sys_version = ""
     timeout = 300
+    #: TCP_NODELAY, as real servers set it: without it each keep-alive answer waits for a delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server: _Server
 
     def version_string(self) -> str:
@@ -384,7 +397,7 @@ class _Handler(BaseHTTPRequestHandler):
     def read_body(self) -> bytes:
         """Read the request body (Content-Length or chunked)."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts = []
+            parts: list[bytes] = []
             while True:
                 line = self.rfile.readline(65537)
                 size = int(line.split(b";", 1)[0].strip() or b"0", 16)

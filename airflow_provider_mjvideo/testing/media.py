@@ -26,7 +26,7 @@ def _check_index(index: int) -> int:
 
 
 def _read_packaged(name: str) -> bytes:
-    return resources.files(__package__).joinpath("clips", name).read_bytes()
+    return resources.files(__package__).joinpath("clips").joinpath(name).read_bytes()
 
 
 @functools.cache
