@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,6 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # Airflow reads its home and config at import: point it at a throw-away folder before anything imports it.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mjvideo-airflow-home-"))
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "example_dags")
@@ -25,6 +28,32 @@ from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator 
 
 #: A key that is easy to search for in logs, XComs and messages.
 SECRET_KEY = "sk-test-SECRET-a1b2c3d4e5f6"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reschedule_dates_parsed() -> Iterator[None]:
+    """
+    Below Airflow 3.2, apply apache/airflow#58791 for the whole session: dag.test()'s in-process API client hands a
+    reschedule-mode sensor its first reschedule date as the API's ISO string (``model_construct`` skips validation),
+    and Airflow's own ``BaseSensorOperator.execute`` then fails with a TypeError (apache/airflow#58777). Real workers
+    get the date through the supervisor's validated messages and are not affected.
+    """
+    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_2_PLUS
+
+    if AIRFLOW_V_3_2_PLUS:
+        yield
+        return
+    from airflow.sdk.api.client import TaskInstanceOperations
+    from airflow.sdk.execution_time.comms import TaskRescheduleStartDate
+
+    unvalidated = TaskInstanceOperations.get_reschedule_start_date
+
+    def validated(self, *args, **kwargs) -> TaskRescheduleStartDate:
+        return TaskRescheduleStartDate.model_validate(unvalidated(self, *args, **kwargs).model_dump(warnings=False))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TaskInstanceOperations, "get_reschedule_start_date", validated)
+        yield
 
 
 @pytest.fixture

@@ -669,6 +669,10 @@ def test_notify_hook_posts_to_loopback_only(
     assert {p["id"] for p in received} == {task_id}
     assert received[-1]["state"] == "s1"
     assert len({(p["status"], p["progress"]) for p in received}) >= 2
+    # The receiver stores a body before it answers; the emulator records the POST once it has the answer.
+    while len(emu.notifications) < len(received):
+        assert time.monotonic() < deadline, (emu.notifications, received)
+        time.sleep(0.05)
     sent = emu.notifications
     assert all(url == hook for url, _ in sent)
     assert emu.counters["notify_sent"] == len(sent) >= len(received)

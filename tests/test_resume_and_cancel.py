@@ -13,7 +13,7 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 from airflow.sdk import DAG
 from conftest import xcom_value
 
@@ -289,28 +289,6 @@ def test_operator_wait_timeout_cancels_the_remote_task(
     assert emulator.counters["submit_accepted"] == 1
 
 
-@pytest.fixture
-def reschedule_dates_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """
-    Below Airflow 3.2, apply apache/airflow#58791 for dag.test(): its in-process API client hands the first
-    reschedule date to the task as the API's ISO string (``model_construct`` skips validation), so Airflow's own
-    ``BaseSensorOperator.execute`` fails in reschedule mode with a TypeError (apache/airflow#58777) before any
-    timeout. Real workers get the date through the supervisor's validated messages and are not affected.
-    """
-    if AIRFLOW_V_3_2_PLUS:
-        return
-    from airflow.sdk.api.client import TaskInstanceOperations
-    from airflow.sdk.execution_time.comms import TaskRescheduleStartDate
-
-    unvalidated = TaskInstanceOperations.get_reschedule_start_date
-
-    def validated(self: Any, *args: Any, **kwargs: Any) -> TaskRescheduleStartDate:
-        return TaskRescheduleStartDate.model_validate(unvalidated(self, *args, **kwargs).model_dump())
-
-    monkeypatch.setattr(TaskInstanceOperations, "get_reschedule_start_date", validated)
-
-
-@pytest.mark.usefixtures("reschedule_dates_parsed")
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
 def test_sensor_timeout_cancels_the_remote_task(run_dag: Any, emulator: MidjourneyEmulator, mode: str) -> None:
     from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
