@@ -10,14 +10,12 @@ the scheduling latency of the machine.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airflow_processes import AirflowDeployment, free_port, is_loopback, port_open, tcp_peers, wait_for
+from airflow_processes import AirflowDeployment, base_env, free_port, is_loopback, port_open, tcp_peers, wait_for
 from conftest import REPO, SECRET_KEY, connection_json
 
 from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator
@@ -51,33 +49,13 @@ def airflow_deployment(tmp_path: Path, slow_emulator: MidjourneyEmulator) -> Ite
     out_dir = tmp_path / "process-output"
     out_dir.mkdir()
     port = free_port()
-    api = f"http://127.0.0.1:{port}"
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("AIRFLOW") and name.lower() not in ("http_proxy", "https_proxy", "all_proxy")
-    }
+    env = base_env(home, port, REPO / "example_dags")
     env.update(
         {
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            "NO_PROXY": "127.0.0.1,localhost,::1",
-            "no_proxy": "127.0.0.1,localhost,::1",
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": api,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": "mjvideo-e2e-api-secret",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "mjvideo-e2e-jwt-secret-0123456789abcdef",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
