@@ -86,6 +86,8 @@ COALESCE_WINDOW: Final = 1.0
 DEADLINE_BATCH_DELAY: Final = 0.05
 #: Requests one poller has in flight at once (chunks, and single fetches of missing ids or in fallback).
 MAX_CONCURRENT_REQUESTS: Final = 8
+#: Seconds the last leaving wait gives the stopped poller to close its HTTP session.
+CLOSE_TIMEOUT: Final = 2.0
 #: HTTP statuses of a ``list-by-condition`` answer meaning "this server has no such route".
 ROUTE_MISSING_STATUSES: Final = frozenset({404, 405, 501})
 
@@ -227,8 +229,13 @@ class SharedTaskPoller:
         self._wake.set()
         return sub
 
-    def remove(self, sub: Subscription) -> None:
-        """Unsubscribe (idempotent); the poller stops and unregisters itself when the last one leaves."""
+    def remove(self, sub: Subscription) -> asyncio.Task[None] | None:
+        """
+        Unsubscribe (idempotent); the poller stops and unregisters itself when the last one leaves.
+
+        :returns: the poller's cancelled task when this was the last subscriber (await it to let the
+            HTTP session close before the event loop does), else ``None``.
+        """
         subs = self._subs_by_id.get(sub.mj_task_id)
         if subs is not None:
             subs.discard(sub)
@@ -240,16 +247,19 @@ class SharedTaskPoller:
             del self._groups[group.interval]
         self._deadlines.discard(sub)
         if not self._subs_by_id:
-            self._close()
+            return self._close()
+        return None
 
-    def _close(self) -> None:
+    def _close(self) -> asyncio.Task[None] | None:
         if self._closed:
-            return
+            return None
         self._closed = True
         _unregister(self)
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
+            return task
+        return None
 
     # ------------------------------------------------------------------ the loop
 
@@ -496,4 +506,7 @@ async def subscribe(
     try:
         yield sub
     finally:
-        poller.remove(sub)
+        stopping = poller.remove(sub)
+        if stopping is not None:
+            # The last wait let the poller close its HTTP session before the loop may close (bounded).
+            await asyncio.wait({stopping}, timeout=CLOSE_TIMEOUT)
