@@ -266,19 +266,31 @@ def _sync(handle: Any) -> None:
         os.fsync(handle.fileno())
 
 
-def write_bytes_atomic(target: ObjectStoragePath, data: bytes) -> None:
-    """Write a small file under a temporary name, then move it onto ``target``."""
+@contextlib.contextmanager
+def _atomic_write(target: ObjectStoragePath) -> Iterator[Any]:
+    """
+    Yield a binary handle on a temporary sibling of ``target``; move it onto ``target`` when the block ends.
+
+    The file is synced first on ``file://``. If the block raises, the temporary file is removed and
+    ``target`` is left as it was: nothing half-written ever carries the final name.
+    """
     tmp = _temporary_sibling(target)
     fs = target.fs
     try:
         with fs.open(_fs_path(tmp), "wb") as handle:
-            handle.write(data)
+            yield handle
             if _is_local(target):
                 _sync(handle)
         fs.mv(_fs_path(tmp), _fs_path(target))
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def write_bytes_atomic(target: ObjectStoragePath, data: bytes) -> None:
+    """Write a small file under a temporary name, then move it onto ``target``."""
+    with _atomic_write(target) as handle:
+        handle.write(data)
 
 
 def _looks_like_video(head: bytes) -> bool:
@@ -494,14 +506,12 @@ class MediaDownloader:
         response = self._open(url, what, index)
         content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         expected = self._content_length(response)
-        fs = target.fs
-        tmp = _temporary_sibling(target)
         digest = hashlib.sha256()
         received = [0]
         head = b""
         sniff = content_type in _GENERIC_TYPES
         try:
-            with fs.open(_fs_path(tmp), "wb") as handle:
+            with _atomic_write(target) as handle:
                 for chunk in self._chunks(response, what, received, expected):
                     if received[0] > self.max_bytes:
                         raise MidjourneyMediaTooLargeError(
@@ -520,12 +530,6 @@ class MediaDownloader:
                     raise MidjourneyDownloadError(
                         f"Incomplete download of {what}: {received[0]} of {expected} bytes received"
                     )
-                if _is_local(target):
-                    _sync(handle)
-            fs.mv(_fs_path(tmp), _fs_path(target))
-        except BaseException:
-            _remove_quietly(tmp)
-            raise
         finally:
             response.close()
         return DownloadResult(bytes=received[0], sha256=digest.hexdigest(), content_type=content_type)
