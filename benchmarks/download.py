@@ -27,34 +27,8 @@ from typing import Any
 
 MB = 1 << 20
 
-_CHILD = """
-import json, sys, time
-from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
-from airflow_provider_mjvideo.storage import resolve_destination, save_task_clips
-
-def status(key):
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(key):
-                return int(line.split()[1]) * 1024
-
-task_id, destination = sys.argv[1], sys.argv[2]
-hook = MidjourneyHook()
-hook.get_task(task_id)            # warm the HTTP stack and the connection
-resolve_destination(destination)  # and the filesystem
-try:
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")         # reset the peak (VmHWM) to the current RSS
-except OSError:
-    pass
-baseline = status("VmRSS:")
-started = time.perf_counter()
-saved = save_task_clips(hook, task_id, destination)
-elapsed = time.perf_counter() - started
-report = {"baseline": baseline, "peak": status("VmHWM:"), "seconds": elapsed,
-          "downloaded": sum(c.downloaded for c in saved), "clips": [c.xcom() for c in saved]}
-print(json.dumps(report))
-"""
+#: The measuring child process (a fresh interpreter per scenario).
+PROBE = Path(__file__).resolve().parent / "download_probe.py"
 
 
 def _expected_sha256(size: int, index: int) -> str:
@@ -68,7 +42,7 @@ def _expected_sha256(size: int, index: int) -> str:
 
 def _run_child(task_id: str, destination: str, env: dict[str, str]) -> dict[str, Any]:
     child = subprocess.run(
-        [sys.executable, "-c", _CHILD, task_id, destination],
+        [sys.executable, str(PROBE), task_id, destination],
         capture_output=True,
         text=True,
         env=env,

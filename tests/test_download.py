@@ -8,14 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
 import requests_mock
-from conftest import SECRET_KEY, connection_json
+from conftest import REPO, SECRET_KEY, connection_json
 
 from airflow_provider_mjvideo.exceptions import (
     MidjourneyConfigurationError,
@@ -552,36 +551,8 @@ def test_dag_test_submit_wait_download(airflow_db, mj_conn, emulator, tmp_path, 
 # ------------------------------------------------------------------------------------------ a large clip
 
 
-_CHILD = textwrap.dedent(
-    """
-    import json, sys, time
-    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
-    from airflow_provider_mjvideo.storage import resolve_destination, save_task_clips
-
-    def status(key):
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(key):
-                    return int(line.split()[1]) * 1024
-
-    task_id, destination = sys.argv[1], sys.argv[2]
-    hook = MidjourneyHook()
-    hook.get_task(task_id)            # warm the HTTP stack and the connection
-    resolve_destination(destination)  # and the filesystem
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")             # reset the peak (VmHWM) to the current RSS
-    baseline = status("VmRSS:")
-    started = time.perf_counter()
-    saved = save_task_clips(hook, task_id, destination)
-    elapsed = time.perf_counter() - started
-    peak = status("VmHWM:")
-    ballast = b"x" * (64 << 20)       # control: the measurement must see 64 MB really held in memory
-    control = status("VmHWM:")
-    del ballast
-    report = {"baseline": baseline, "peak": peak, "control": control, "seconds": elapsed}
-    print(json.dumps({**report, "clips": [c.xcom() for c in saved]}))
-    """
-)
+#: Measures one download in a fresh interpreter (shared with the benchmark).
+PROBE = REPO / "benchmarks" / "download_probe.py"
 
 
 @pytest.mark.slow
@@ -591,7 +562,7 @@ def test_a_200_mb_clip_streams_with_flat_memory(hook, emulator, tmp_path):
     task_id = finished_task(hook, emulator, batch_size=1)
     env = {**os.environ, "AIRFLOW_CONN_MIDJOURNEY_DEFAULT": connection_json(emulator)}
     child = subprocess.run(
-        [sys.executable, "-c", _CHILD, task_id, f"file://{tmp_path}/"],
+        [sys.executable, str(PROBE), task_id, f"file://{tmp_path}/"],
         capture_output=True,
         text=True,
         env=env,
@@ -600,6 +571,7 @@ def test_a_200_mb_clip_streams_with_flat_memory(hook, emulator, tmp_path):
     )
     assert child.returncode == 0, child.stderr[-3000:]
     report = json.loads(child.stdout.strip().splitlines()[-1])
+    assert report["peak_reset"], "the probe could not reset the peak RSS"
     growth = report["peak"] - report["baseline"]
     print(
         f"200 MB clip: {size / MB / report['seconds']:.0f} MB/s; RSS {report['baseline'] / MB:.1f} MB before, "
