@@ -120,29 +120,7 @@ def run_dag(airflow_db: Path, mj_conn: str, tmp_path: Path):
 
 
 def xcom_value(dag_run, task_id: str, key: str = "return_value", map_index: int = -1):
-    """
-    The XCom ``key`` of ``task_id`` in a finished ``dag_run`` (``None`` if absent), decoded once.
+    """The XCom ``key`` of ``task_id`` in a finished ``dag_run`` as stored (decoded once), or ``None``."""
+    from dag_runs import xcoms
 
-    Not ``XComModel.deserialize_value``: it decodes values written through the Task Execution API a
-    second time, which turns a string such as a Midjourney task id ``"1795…"`` into an int.
-    """
-    import json
-
-    from airflow.utils.session import create_session
-    from sqlalchemy import text
-
-    with create_session() as session:
-        raw = session.execute(
-            text(
-                "SELECT value FROM xcom WHERE dag_id = :dag_id AND run_id = :run_id AND task_id = :task_id"
-                " AND map_index = :map_index AND key = :key"
-            ),
-            {
-                "dag_id": dag_run.dag_id,
-                "run_id": dag_run.run_id,
-                "task_id": task_id,
-                "map_index": map_index,
-                "key": key,
-            },
-        ).scalar()
-        return None if raw is None else json.loads(raw)
+    return xcoms(dag_run.dag_id, dag_run.run_id, raw=True).get((task_id, map_index, key))
