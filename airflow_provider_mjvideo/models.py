@@ -38,6 +38,33 @@ class TaskStatus(str, Enum):
         except ValueError:
             return cls.UNKNOWN
 
+    @property
+    def is_pending(self) -> bool:
+        """The server is still working on the task (``UNKNOWN`` included: new-api's ``""`` before its first poll)."""
+        return self in _PENDING
+
+    @property
+    def is_terminal(self) -> bool:
+        """The task will not change by itself any more: SUCCESS, FAILURE, CANCEL, or MODAL (it waits for a confirm)."""
+        return self not in _PENDING
+
+    @property
+    def is_failure(self) -> bool:
+        """The task ended without a result: FAILURE, CANCEL, or MODAL (it will not finish without a confirm)."""
+        return self in _FAILURES
+
+    @property
+    def is_dead(self) -> bool:
+        """Nothing will ever come of the task (FAILURE, CANCEL): a new try must pay for a new one."""
+        return self in _DEAD
+
+
+_PENDING: frozenset[TaskStatus] = frozenset(
+    {TaskStatus.NOT_START, TaskStatus.SUBMITTED, TaskStatus.IN_PROGRESS, TaskStatus.UNKNOWN}
+)
+_DEAD: frozenset[TaskStatus] = frozenset({TaskStatus.FAILURE, TaskStatus.CANCEL})
+_FAILURES: frozenset[TaskStatus] = _DEAD | {TaskStatus.MODAL}
+
 
 def _epoch_ms_to_datetime(value: Any) -> datetime | None:
     """Turn epoch milliseconds (int, float or digit string) into an aware UTC datetime; 0/None/garbage → None."""

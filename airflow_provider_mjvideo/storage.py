@@ -746,7 +746,7 @@ def _reusable(previous: Mapping[str, Any] | None, target: ObjectStoragePath, nam
 
 
 def _finished_task(task: MidjourneyTask) -> MidjourneyTask:
-    if task.status in (TaskStatus.FAILURE, TaskStatus.CANCEL, TaskStatus.MODAL):
+    if task.status.is_failure:
         raise MidjourneyTaskFailedError(
             f"Midjourney task {task.id} ended {task.status.value}"
             + (f": {task.fail_reason}" if task.fail_reason else "")

@@ -27,10 +27,6 @@ DEFAULT_NOT_FOUND_GRACE: Final = 60.0
 #: How long a task may be SUCCESS without any video URL before that is an error.
 DEFAULT_MISSING_URLS_GRACE: Final = 60.0
 
-PENDING_STATUSES: Final = frozenset(
-    {TaskStatus.NOT_START, TaskStatus.SUBMITTED, TaskStatus.IN_PROGRESS, TaskStatus.UNKNOWN}
-)
-
 
 class WaitOutcome(str, Enum):
     """How a wait ended (or that it has not): also the ``status`` of trigger events."""
@@ -44,7 +40,8 @@ class WaitOutcome(str, Enum):
     ERROR = "error"
 
 
-_TERMINAL_FAILURES: Final = {
+#: The outcome of a wait that ends on a failed status (every status with ``is_failure``).
+_FAILURE_OUTCOMES: Final = {
     TaskStatus.FAILURE: WaitOutcome.FAILURE,
     TaskStatus.CANCEL: WaitOutcome.CANCEL,
     TaskStatus.MODAL: WaitOutcome.MODAL,
@@ -183,8 +180,8 @@ class WaitTracker:
                 changed,
             )
 
-        if task.status in _TERMINAL_FAILURES:
-            outcome = _TERMINAL_FAILURES[task.status]
+        if task.status.is_failure:
+            outcome = _FAILURE_OUTCOMES[task.status]
             reason = task.fail_reason or (
                 "the task waits for a manual confirmation (/mj/submit/modal) and will not finish by itself"
                 if task.status is TaskStatus.MODAL
@@ -247,8 +244,6 @@ class ResumeAction(str, Enum):
     RESUBMIT = "resubmit"
 
 
-#: Statuses after which a new try pays for a fresh video; everything else is reattached to.
-RESUBMIT_STATUSES: Final = frozenset({TaskStatus.FAILURE, TaskStatus.CANCEL})
 #: Pseudo-statuses reported by :func:`status_for_resume` when there is no task to look at.
 STATUS_NOT_FOUND: Final = "NOT_FOUND"
 STATUS_UNREACHABLE: Final = "UNREACHABLE"
@@ -301,6 +296,6 @@ def resume_action(status: str) -> ResumeAction:
     """
     if status == TaskStatus.SUCCESS.value:
         return ResumeAction.TAKE_FINISHED
-    if status == STATUS_NOT_FOUND or status in {s.value for s in RESUBMIT_STATUSES}:
+    if status == STATUS_NOT_FOUND or TaskStatus.parse(status).is_dead:
         return ResumeAction.RESUBMIT
     return ResumeAction.REATTACH

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import REPO, SECRET_KEY, connection_json
 
-REPO = Path(__file__).resolve().parent.parent
 # Airflow reads its home and config at import: point it at a throw-away folder before anything imports it.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mjvideo-airflow-home-"))
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
@@ -25,9 +25,6 @@ for _name in [name for name in os.environ if name.startswith("AIRFLOW_CONN_")]:
     del os.environ[_name]
 
 from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator  # noqa: E402
-
-#: A key that is easy to search for in logs, XComs and messages.
-SECRET_KEY = "sk-test-SECRET-a1b2c3d4e5f6"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,15 +69,6 @@ def emulator(emulator_config: EmulatorConfig) -> Iterator[MidjourneyEmulator]:
         emu.stop()
 
 
-def connection_json(emu: MidjourneyEmulator, **extra: object) -> str:
-    """The ``AIRFLOW_CONN_*`` JSON for a connection to ``emu`` (auth style as the emulator demands)."""
-    import json
-
-    extras = {"auth_style": emu.config.auth_style if emu.config.auth_style != "any" else "bearer", "timeout": 5}
-    extras.update(extra)
-    return json.dumps({"conn_type": "midjourney", "host": emu.url, "password": emu.config.api_key, "extra": extras})
-
-
 @pytest.fixture
 def mj_conn(emulator: MidjourneyEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
     """Define ``midjourney_default`` (through the environment) for the running emulator; return its id."""
@@ -111,7 +99,7 @@ def run_dag(airflow_db: Path, mj_conn: str, tmp_path: Path):
     """
 
     def run(dag, **kwargs):
-        from dag_runs import sync_dag_to_db
+        from helpers.dag_runs import sync_dag_to_db
 
         sync_dag_to_db(dag, tmp_path)
         return dag.test(**kwargs)
@@ -119,8 +107,9 @@ def run_dag(airflow_db: Path, mj_conn: str, tmp_path: Path):
     return run
 
 
-def xcom_value(dag_run, task_id: str, key: str = "return_value", map_index: int = -1):
-    """The XCom ``key`` of ``task_id`` in a finished ``dag_run`` as stored (decoded once), or ``None``."""
-    from dag_runs import xcoms
+@pytest.fixture
+def hook(mj_conn: str):
+    """A ``MidjourneyHook`` on the emulator with tiny backoff, so retry tests stay fast."""
+    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 
-    return xcoms(dag_run.dag_id, dag_run.run_id, raw=True).get((task_id, map_index, key))
+    return MidjourneyHook(mj_conn, retry_delay=0.01, retry_max_delay=0.05)

@@ -19,8 +19,8 @@ from typing import Any
 
 import airflow
 import pytest
-from conftest import SECRET_KEY, connection_json
-from dag_runs import task_instances, write_dag
+from helpers import SECRET_KEY, connection_json
+from helpers.dag_runs import task_instances, write_dag
 from packaging.version import Version
 
 from airflow_provider_mjvideo.exceptions import (

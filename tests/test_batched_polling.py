@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from conftest import SECRET_KEY, connection_json
+from helpers import SECRET_KEY, connection_json
 
 from airflow_provider_mjvideo.connection import DEFAULT_LIST_CHUNK_SIZE, OWN_EXTRA_KEYS, ConnectionSettings
 from airflow_provider_mjvideo.exceptions import (

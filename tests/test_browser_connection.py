@@ -32,8 +32,8 @@ from typing import Any
 
 import pytest
 import requests
-from airflow_processes import AirflowDeployment, base_env, free_port, port_open, wait_for
-from conftest import REPO
+from helpers import REPO
+from helpers.airflow_processes import AirflowDeployment, base_env, free_port, port_open, wait_for
 
 from airflow_provider_mjvideo.get_provider_info import CONNECTION_EXTRA_FIELDS, CONNECTION_UI_FIELD_BEHAVIOUR
 from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator
@@ -171,26 +171,23 @@ def _run_dag_test(deployment: AirflowDeployment, dag_file: Path) -> dict[str, An
     script = textwrap.dedent(
         """
         import importlib.util, json, sys
-        from airflow.models.xcom import XComModel
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
+
+        sys.path.insert(0, sys.argv[2])
+        from helpers.dag_runs import xcoms
 
         spec = importlib.util.spec_from_file_location("dag_under_test", sys.argv[1])
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         run = module.dag.test()
-        with create_session() as session:
-            rows = session.scalars(
-                select(XComModel).where(XComModel.run_id == run.run_id, XComModel.key == "return_value")
-            ).all()
-            values = {row.task_id: XComModel.deserialize_value(row) for row in rows}
+        stored = xcoms(run.dag_id, run.run_id, raw=True)
+        values = {task: value for (task, index, key), value in stored.items() if key == "return_value" and index < 0}
         print("RESULT " + json.dumps({"state": str(run.state), "values": values}, default=str))
         """
     )
     log = deployment.out_dir / f"dag-test-{dag_file.stem}.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", script, str(dag_file)],
+            [sys.executable, "-c", script, str(dag_file), str(Path(__file__).parent)],
             env={**deployment.env, "AIRFLOW__CORE__DAGS_FOLDER": str(dag_file.parent)},
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import connection_json
+from helpers import connection_json
 
 from airflow_provider_mjvideo.testing import MidjourneyEmulator
 

@@ -18,7 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from airflow_provider_mjvideo import __version__
 

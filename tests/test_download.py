@@ -14,7 +14,8 @@ from typing import Any
 import pendulum
 import pytest
 import requests_mock
-from conftest import REPO, SECRET_KEY, connection_json
+from helpers import REPO, SECRET_KEY, connection_json
+from helpers.dag_runs import xcom_value, xcoms
 
 from airflow_provider_mjvideo.exceptions import (
     MidjourneyConfigurationError,
@@ -50,11 +51,6 @@ MB = 1 << 20
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture
-def hook(mj_conn: str) -> MidjourneyHook:
-    return MidjourneyHook(mj_conn, retry_delay=0.01, retry_max_delay=0.05)
 
 
 def finished_task(hook: MidjourneyHook, emulator: MidjourneyEmulator, batch_size: int | None = None) -> str:
@@ -505,9 +501,6 @@ def test_dag_test_submit_wait_download(airflow_db, mj_conn, emulator, tmp_path, 
     """A real ``dag.test()`` run: SubmitVideoOperator → MidjourneyTaskSensor → DownloadVideoOperator."""
     import importlib.util
 
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "mjvideo_download_test.py").write_text(_DAG_FILE.replace("__PROMPT__", PROMPT).replace("__IMAGE__", IMAGE))
@@ -524,12 +517,9 @@ def test_dag_test_submit_wait_download(airflow_db, mj_conn, emulator, tmp_path, 
     run = module.dag.test(logical_date=pendulum.datetime(2026, 3, 4, tz="UTC"), run_conf={"dest": str(out)})
 
     assert run.state == "success"
-    with create_session() as session:
-        rows = session.query(XComModel).filter(XComModel.run_id == run.run_id, XComModel.key == "return_value")
-        xcoms = {row.task_id: row.value for row in rows}
-    task_id = xcoms["generate"]
+    task_id = xcom_value(run, "generate")
     folder = out / "2026-03-04"
-    assert xcoms["download"] == [
+    assert xcom_value(run, "download") == [
         {
             "index": i,
             "url": f"{emulator.root_url}/media/{task_id}/{i}.mp4",
@@ -545,7 +535,7 @@ def test_dag_test_submit_wait_download(airflow_db, mj_conn, emulator, tmp_path, 
         [GALLERY_NAME, MANIFEST_NAME, f"{task_id}_0.mp4", f"{task_id}_3.mp4"]
     )
     assert emulator.count("media") == 2
-    assert SECRET_KEY not in json.dumps(xcoms, default=str)
+    assert SECRET_KEY not in json.dumps(list(xcoms(run.dag_id, run.run_id, raw=True).values()), default=str)
 
 
 # ------------------------------------------------------------------------------------------ a large clip

@@ -8,7 +8,7 @@ import socket
 import time
 
 import pytest
-from conftest import SECRET_KEY, connection_json
+from helpers import SECRET_KEY, connection_json
 
 from airflow_provider_mjvideo.exceptions import (
     MidjourneyApiError,
@@ -32,12 +32,6 @@ from airflow_provider_mjvideo.testing import MidjourneyEmulator
 from airflow_provider_mjvideo.testing.emulator import EmulatorConfig, FaultConfig
 
 IMAGE = "https://cdn.example.com/first.png"
-
-
-@pytest.fixture
-def hook(mj_conn: str) -> MidjourneyHook:
-    """A hook on the emulator with tiny backoff, so retry tests stay fast."""
-    return MidjourneyHook(mj_conn, retry_delay=0.01, retry_max_delay=0.05)
 
 
 def make_hook(emu: MidjourneyEmulator, monkeypatch: pytest.MonkeyPatch, conn_id: str = "mj_test", **extra: object):

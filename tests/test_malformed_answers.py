@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import SECRET_KEY
-from scripted_http import Answer, ScriptedServer
+from helpers import SECRET_KEY
+from helpers.scripted_http import Answer, ScriptedServer
 
 from airflow_provider_mjvideo.exceptions import (
     MidjourneyApiError,

@@ -93,6 +93,28 @@ def test_status_parsing(raw_status, expected):
 
 
 @pytest.mark.parametrize(
+    ("status", "pending", "terminal", "failure", "dead"),
+    [
+        (TaskStatus.NOT_START, True, False, False, False),
+        (TaskStatus.SUBMITTED, True, False, False, False),
+        (TaskStatus.IN_PROGRESS, True, False, False, False),
+        (TaskStatus.UNKNOWN, True, False, False, False),
+        (TaskStatus.SUCCESS, False, True, False, False),
+        (TaskStatus.MODAL, False, True, True, False),
+        (TaskStatus.FAILURE, False, True, True, True),
+        (TaskStatus.CANCEL, False, True, True, True),
+    ],
+)
+def test_status_groups(status, pending, terminal, failure, dead):
+    assert (status.is_pending, status.is_terminal, status.is_failure, status.is_dead) == (
+        pending,
+        terminal,
+        failure,
+        dead,
+    )
+
+
+@pytest.mark.parametrize(
     ("progress", "expected"), [("0%", 0), ("100%", 100), ("", 0), (None, 0), ("abc", 0), (42, 42), ("150%", 100)]
 )
 def test_progress_parsing(progress, expected):

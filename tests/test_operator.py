@@ -14,7 +14,8 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS
 from airflow.sdk import DAG
-from conftest import SECRET_KEY
+from helpers import SECRET_KEY
+from helpers.dag_runs import task_states, xcoms
 
 from airflow_provider_mjvideo.exceptions import (
     MidjourneyError,
@@ -40,28 +41,6 @@ LINK_NAME = "Midjourney video"
 
 def dag_id_for(request: pytest.FixtureRequest) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"op_{request.node.name}")[:200]
-
-
-def xcoms(dag_run: Any) -> dict[tuple[str, int, str], Any]:
-    """
-    Every XCom of a finished run, as ``{(task_id, map_index, key): value}``.
-
-    The values are the stored JSON as the database column decodes it. ``XComModel.deserialize_value``
-    would decode once more and turn the id string ``"17960000000000001"`` into an int.
-    """
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        rows = session.scalars(
-            select(XComModel).where(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id)
-        ).all()
-        return {(row.task_id, row.map_index, row.key): row.value for row in rows}
-
-
-def task_states(dag_run: Any) -> dict[tuple[str, int], tuple[str, int]]:
-    return {(ti.task_id, ti.map_index): (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
 
 
 def extra_link(dag_run: Any, task_id: str) -> str | None:
@@ -114,7 +93,7 @@ def test_xcom_is_the_task_id_and_the_default_state_names_the_task_instance(run_d
     dag_run = run_dag(dag)
 
     assert task_states(dag_run) == {("submit", -1): ("success", 1)}
-    values = xcoms(dag_run)
+    values = xcoms(dag_run.dag_id, dag_run.run_id, raw=True)
     task_id = values[("submit", -1, "return_value")]
     assert isinstance(task_id, str)
     assert list(emulator.tasks) == [task_id]
@@ -143,7 +122,7 @@ def test_mapped_tasks_send_their_map_index_in_the_default_state(run_dag, emulato
     states = {r.json["prompt"]: r.json["state"] for r in emulator.requests_to("submit")}
     prefix = f"airflow:{dag_id}/{dag_run.run_id}/submit"
     assert states == {"shot zero": f"{prefix}[0]", "shot one": f"{prefix}[1]"}
-    values = xcoms(dag_run)
+    values = xcoms(dag_run.dag_id, dag_run.run_id, raw=True)
     assert {values[("submit", 0, "return_value")], values[("submit", 1, "return_value")]} == set(emulator.tasks)
 
 
@@ -171,7 +150,7 @@ def test_extend_sends_the_parent_as_task_id_and_an_integer_index(run_dag, emulat
     dag_run = run_dag(dag)
 
     assert task_states(dag_run) == {("parent", -1): ("success", 1), ("extend", -1): ("success", 1)}
-    values = xcoms(dag_run)
+    values = xcoms(dag_run.dag_id, dag_run.run_id, raw=True)
     parent_id = values[("parent", -1, "return_value")]
     extend_id = values[("extend", -1, "return_value")]
     first, second = (r.json for r in emulator.requests_to("submit"))

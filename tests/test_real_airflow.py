@@ -15,8 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airflow_processes import AirflowDeployment, base_env, free_port, is_loopback, port_open, tcp_peers, wait_for
-from conftest import REPO, SECRET_KEY, connection_json
+from helpers import REPO, SECRET_KEY, connection_json
+from helpers.airflow_processes import (
+    AirflowDeployment,
+    base_env,
+    free_port,
+    is_loopback,
+    port_open,
+    tcp_peers,
+    wait_for,
+)
 
 from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator
 

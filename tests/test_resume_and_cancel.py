@@ -15,7 +15,7 @@ import pendulum
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 from airflow.sdk import DAG
-from conftest import xcom_value
+from helpers.dag_runs import task_states, xcom_value
 
 from airflow_provider_mjvideo.exceptions import (
     MidjourneyAuthError,
@@ -66,10 +66,6 @@ def _dag(dag_id: str) -> DAG:
     return DAG(dag_id, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False)
 
 
-def _tis(run: Any) -> dict[str, Any]:
-    return {ti.task_id: ti for ti in run.get_task_instances()}
-
-
 def _submitted_ids(emu: MidjourneyEmulator) -> list[str]:
     return sorted(emu.tasks, key=lambda task_id: emu.tasks[task_id]["submit_mono"])
 
@@ -106,9 +102,7 @@ def test_retry_after_a_crash_reattaches_to_the_live_task(run_dag: Any, fast_emul
         _CrashAfterSubmit(task_id="submit", prompt="a boat", image=IMAGE, retries=2, retry_delay=NO_DELAY)
     run = run_dag(dag)
 
-    ti = _tis(run)["submit"]
-    assert ti.state == "success"
-    assert ti.try_number == 2
+    assert task_states(run)[("submit", -1)] == ("success", 2)
     assert xcom_value(run, "submit") == _the_id_after_one_crash(fast_emulator)
 
 
@@ -126,7 +120,7 @@ def test_retry_reattaches_and_waits_in_the_triggerer(run_dag: Any, fast_emulator
         )
     run = run_dag(dag)
 
-    assert _tis(run)["submit"].state == "success"
+    assert task_states(run)[("submit", -1)][0] == "success"
     only_id = _the_id_after_one_crash(fast_emulator)
     summary = xcom_value(run, "submit", TASK_SUMMARY_XCOM_KEY)
     assert summary["id"] == only_id
@@ -147,7 +141,7 @@ def test_retry_takes_a_task_that_already_finished(run_dag: Any, fast_emulator: M
         )
     run = run_dag(dag)
 
-    assert _tis(run)["submit"].state == "success"
+    assert task_states(run)[("submit", -1)][0] == "success"
     only_id = _the_id_after_one_crash(fast_emulator)
     assert xcom_value(run, "submit") == only_id
     assert xcom_value(run, "submit", TASK_SUMMARY_XCOM_KEY)["video_urls"] == [
@@ -177,7 +171,7 @@ def test_retry_submits_again_only_after_failure_or_cancel(
     finally:
         CRASH_HOOKS.clear()
 
-    assert _tis(run)["submit"].state == "success"
+    assert task_states(run)[("submit", -1)][0] == "success"
     first, second = _submitted_ids(fast_emulator)
     assert fast_emulator.counters["submit_accepted"] == 2
     assert xcom_value(run, "submit") == second
@@ -197,7 +191,7 @@ def test_force_new_submission_pays_for_a_new_video(run_dag: Any, fast_emulator: 
         )
     run = run_dag(dag)
 
-    assert _tis(run)["submit"].state == "success"
+    assert task_states(run)[("submit", -1)][0] == "success"
     _first, second = _submitted_ids(fast_emulator)
     assert fast_emulator.counters["submit_accepted"] == 2
     assert xcom_value(run, "submit") == second
@@ -283,7 +277,7 @@ def test_operator_wait_timeout_cancels_the_remote_task(
         )
     run = run_dag(dag)
 
-    assert _tis(run)["submit"].state == "failed"
+    assert task_states(run)[("submit", -1)][0] == "failed"
     (only_id,) = _submitted_ids(emulator)
     assert _cancelled_ids(emulator) == ([only_id] if cancel_on_stop else [])
     assert emulator.counters["submit_accepted"] == 1
@@ -305,7 +299,7 @@ def test_sensor_timeout_cancels_the_remote_task(run_dag: Any, emulator: Midjourn
         )
     run = run_dag(dag)
 
-    assert _tis(run)["wait"].state == "failed"
+    assert task_states(run)[("wait", -1)][0] == "failed"
     assert _cancelled_ids(emulator) == [mj_task_id]
 
 

@@ -21,9 +21,9 @@ from typing import Any
 import pendulum
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS
-from conftest import REPO, SECRET_KEY
-from dag_runs import load_dag_file, rendered_fields, task_instances, trigger_rows, write_dag, xcoms
-from scripted_http import Answer, ScriptedServer
+from helpers import REPO, SECRET_KEY
+from helpers.dag_runs import load_dag_file, rendered_fields, task_instances, trigger_rows, write_dag, xcoms
+from helpers.scripted_http import Answer, ScriptedServer
 
 from airflow_provider_mjvideo.exceptions import (
     MidjourneyAuthError,

@@ -15,8 +15,8 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS
 from airflow.sdk import DAG
+from helpers.dag_runs import task_states, xcom_value
 
-from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 from airflow_provider_mjvideo.operators.video import SubmitVideoOperator
 from airflow_provider_mjvideo.sensors.video import MidjourneyTaskSensor
 from airflow_provider_mjvideo.testing import MidjourneyEmulator
@@ -44,25 +44,6 @@ SUMMARY_KEYS = {
 
 def dag_id_for(request: pytest.FixtureRequest) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"sensor_{request.node.name}")[:200]
-
-
-def return_values(dag_run: Any) -> dict[str, Any]:
-    """The return values of a finished run's unmapped tasks, as the database column decodes the stored JSON."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        rows = session.scalars(
-            select(XComModel).where(
-                XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.key == "return_value"
-            )
-        ).all()
-        return {row.task_id: row.value for row in rows}
-
-
-def task_states(dag_run: Any) -> dict[str, tuple[str, int]]:
-    return {ti.task_id: (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
 
 
 def sensor_messages(output: str, mj_task_id: str) -> list[str]:
@@ -143,10 +124,9 @@ def test_poke_mode_returns_a_json_summary_with_the_video_urls(run_dag, emulator,
     dag_run = run_dag(submit_and_wait_dag(dag_id_for(request), prompt="a paper boat at dusk"))
 
     assert finisher.fired
-    assert task_states(dag_run) == {"submit": ("success", 1), "wait": ("success", 1)}
-    values = return_values(dag_run)
-    task_id = values["submit"]
-    summary = values["wait"]
+    assert task_states(dag_run) == {("submit", -1): ("success", 1), ("wait", -1): ("success", 1)}
+    task_id = xcom_value(dag_run, "submit")
+    summary = xcom_value(dag_run, "wait")
     assert json.loads(json.dumps(summary)) == summary
     assert set(summary) >= SUMMARY_KEYS
     assert summary["id"] == task_id
@@ -188,7 +168,7 @@ def test_terminal_failures_fail_the_sensor_at_once_without_retries(
     output = capfd.readouterr().out
 
     assert str(dag_run.state) == "failed"
-    assert task_states(dag_run) == {"submit": ("success", 1), "wait": ("failed", 1)}
+    assert task_states(dag_run) == {("submit", -1): ("success", 1), ("wait", -1): ("failed", 1)}
     (task_id,) = emulator.tasks
     assert f"Midjourney task {task_id} {reason}" in output
     fetches = emulator.requests_to("fetch")
@@ -207,9 +187,9 @@ def test_progress_is_logged_on_change_and_success_without_urls_is_tolerated(run_
     output = capfd.readouterr().out
 
     assert finisher.fired
-    assert task_states(dag_run) == {"submit": ("success", 1), "wait": ("success", 1)}
-    task_id = return_values(dag_run)["submit"]
-    assert return_values(dag_run)["wait"]["video_urls"] == clip_urls(emulator, task_id)
+    assert task_states(dag_run) == {("submit", -1): ("success", 1), ("wait", -1): ("success", 1)}
+    task_id = xcom_value(dag_run, "submit")
+    assert xcom_value(dag_run, "wait")["video_urls"] == clip_urls(emulator, task_id)
     stuck_from = emulator.tasks[task_id]["submit_mono"] + 0.3
     fetches = emulator.requests_to("fetch")
     polls_at_99 = [r for r in fetches if stuck_from < r.time < finisher.before]
@@ -238,9 +218,9 @@ def test_blank_status_of_new_api_is_pending(run_dag, emulator, request, capfd):
     output = capfd.readouterr().out
 
     assert finisher.fired
-    assert task_states(dag_run) == {"submit": ("success", 1), "wait": ("success", 1)}
-    task_id = return_values(dag_run)["submit"]
-    assert return_values(dag_run)["wait"]["video_urls"] == clip_urls(emulator, task_id)
+    assert task_states(dag_run) == {("submit", -1): ("success", 1), ("wait", -1): ("success", 1)}
+    task_id = xcom_value(dag_run, "submit")
+    assert xcom_value(dag_run, "wait")["video_urls"] == clip_urls(emulator, task_id)
     blank_polls = [r for r in emulator.requests_to("fetch") if r.time < finisher.before]
     assert len(blank_polls) >= 3
     messages = sensor_messages(output, task_id)
@@ -262,18 +242,13 @@ def test_unknown_id_beyond_the_grace_fails_with_a_clear_message(run_dag, emulato
     dag_run = run_dag(dag)
     output = capfd.readouterr().out
 
-    assert task_states(dag_run) == {"wait": ("failed", 1)}
+    assert task_states(dag_run) == {("wait", -1): ("failed", 1)}
     assert f"Midjourney task {UNKNOWN_ID} not found on the server" in output
     assert f"the server does not know task {UNKNOWN_ID} yet" in output
     assert 4 <= emulator.count("fetch") <= 12
 
 
 # ------------------------------------------------------------------------------------------ deferrable entry point
-
-
-@pytest.fixture
-def hook(mj_conn: str) -> MidjourneyHook:
-    return MidjourneyHook(mj_conn, retry_delay=0.01, retry_max_delay=0.05)
 
 
 def test_deferrable_sensor_on_a_finished_task_returns_without_deferring(hook, emulator):

@@ -26,8 +26,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import REPO, SECRET_KEY, connection_json
-from dag_runs import task_instances, write_dag, xcoms
+from helpers import REPO, SECRET_KEY, connection_json
+from helpers.dag_runs import task_instances, write_dag, xcoms
 
 from airflow_provider_mjvideo.testing import EmulatorConfig, FaultConfig, MidjourneyEmulator
 from airflow_provider_mjvideo.testing.emulator import FAULT_KINDS

@@ -13,7 +13,7 @@ import pytest
 from airflow.providers.common.compat.module_loading import import_string
 from airflow.providers.common.compat.sdk import BaseHook
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_2_PLUS
-from conftest import SECRET_KEY, connection_json
+from helpers import SECRET_KEY, connection_json
 
 from airflow_provider_mjvideo.exceptions import (
     MidjourneyNotFoundError,
@@ -31,11 +31,6 @@ CLASSPATH = "airflow_provider_mjvideo.triggers.video.MidjourneyTaskTrigger"
 UNKNOWN_ID = "10000000000000001"
 #: Upper bound for any single trigger run in these tests: a hang fails instead of blocking the suite.
 RUN_LIMIT = 20.0
-
-
-@pytest.fixture
-def hook(mj_conn: str) -> MidjourneyHook:
-    return MidjourneyHook(mj_conn, retry_delay=0.01, retry_max_delay=0.05)
 
 
 @pytest.fixture(params=["batched", "per_task"])

@@ -129,3 +129,13 @@ def trigger_rows() -> list[tuple[str, Any]]:
 
     with create_session() as session:
         return [(row.classpath, row.kwargs) for row in session.query(Trigger).all()]
+
+
+def xcom_value(dag_run: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+    """The XCom ``key`` of ``task_id`` in a finished ``dag_run`` as stored (decoded once), or ``None``."""
+    return xcoms(dag_run.dag_id, dag_run.run_id, raw=True).get((task_id, map_index, key))
+
+
+def task_states(dag_run: Any) -> dict[tuple[str, int], tuple[str, int]]:
+    """``{(task_id, map_index): (state, try_number)}`` of every task instance of a finished ``dag_run``."""
+    return {(ti.task_id, ti.map_index): (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
