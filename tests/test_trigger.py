@@ -439,30 +439,3 @@ async def test_triggerer_restart_resumes_the_wait_without_a_second_submission(ho
     assert emulator.count("fetch") > polls_before_restart
     assert emulator.count("submit") == 1
     assert emulator.counters["submit_accepted"] == 1
-
-
-# ------------------------------------------------------------------------------------------ on_kill
-
-
-async def test_on_kill_cancels_the_remote_task(hook, emulator, mj_conn):
-    task_id = submit(hook, "a fox [stuck]")
-    trigger = MidjourneyTaskTrigger(task_id, midjourney_conn_id=mj_conn, poll_interval=0.1)
-
-    await asyncio.wait_for(trigger.on_kill(), RUN_LIMIT)
-
-    cancels = emulator.requests_to("cancel")
-    assert [(r.method, r.path, r.status) for r in cancels] == [("POST", f"/mj/task/{task_id}/cancel", 200)]
-    assert cancels[0].headers["authorization"] == f"Bearer {SECRET_KEY}"
-    assert emulator.tasks[task_id]["status"] == "CANCEL"
-
-
-async def test_on_kill_with_cancel_on_kill_false_sends_nothing(hook, emulator, mj_conn):
-    task_id = submit(hook, "a fox [stuck]")
-    trigger = MidjourneyTaskTrigger(task_id, midjourney_conn_id=mj_conn, poll_interval=0.1, cancel_on_kill=False)
-    requests_before = len(emulator.requests)
-
-    await asyncio.wait_for(trigger.on_kill(), RUN_LIMIT)
-
-    assert emulator.requests_to("cancel") == []
-    assert len(emulator.requests) == requests_before
-    assert emulator.tasks[task_id]["status"] in ("SUBMITTED", "IN_PROGRESS")

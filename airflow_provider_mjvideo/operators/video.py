@@ -12,6 +12,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin,
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyWaitTimeoutError
 from airflow_provider_mjvideo.links import MidjourneyVideoLink
+from airflow_provider_mjvideo.stopping import cancel_after_stop
 from airflow_provider_mjvideo.validation import (
     MAX_STATE_LENGTH,
     build_video_request,
@@ -285,18 +286,7 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
             self._cancel_after_stop(self._live_task_id, "the Airflow task was killed")
 
     def _cancel_after_stop(self, mj_task_id: str, why: str) -> None:
-        """Best-effort cancel of the remote task; never raises."""
-        if not self.cancel_on_stop:
-            self.log.info("Leaving Midjourney task %s running after %s (cancel_on_stop=False)", mj_task_id, why)
-            return
-        try:
-            accepted = self.hook.cancel_task(mj_task_id)
-        except MidjourneyError as err:
-            self.log.warning("Could not cancel Midjourney task %s after %s: %s", mj_task_id, why, err)
-            return
-        self.log.info(
-            "Cancel of Midjourney task %s after %s: %s", mj_task_id, why, "accepted" if accepted else "refused"
-        )
+        cancel_after_stop(self.hook, mj_task_id, why, enabled=self.cancel_on_stop, logger=self.log)
 
     def _finish(self, context: Context, summary: dict[str, Any]) -> str:
         context["ti"].xcom_push(key=TASK_SUMMARY_XCOM_KEY, value=summary)

@@ -17,6 +17,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyValidationError
+from airflow_provider_mjvideo.stopping import cancel_after_stop
 from airflow_provider_mjvideo.validation import check_positive_number, check_task_id, is_unresolved
 from airflow_provider_mjvideo.waiting import (
     DEFAULT_MISSING_URLS_GRACE,
@@ -169,20 +170,9 @@ class MidjourneyTaskSensor(BaseSensorOperator):
         self._cancel_after_stop("the Airflow task was killed")
 
     def _cancel_after_stop(self, why: str) -> None:
-        """Best-effort cancel of the awaited task; never raises."""
         if is_unresolved(self.mj_task_id) or not self.mj_task_id:
             return
-        if not self.cancel_on_stop:
-            self.log.info("Leaving Midjourney task %s running after %s (cancel_on_stop=False)", self.mj_task_id, why)
-            return
-        try:
-            accepted = self.hook.cancel_task(str(self.mj_task_id))
-        except MidjourneyError as err:
-            self.log.warning("Could not cancel Midjourney task %s after %s: %s", self.mj_task_id, why, err)
-            return
-        self.log.info(
-            "Cancel of Midjourney task %s after %s: %s", self.mj_task_id, why, "accepted" if accepted else "refused"
-        )
+        cancel_after_stop(self.hook, str(self.mj_task_id), why, enabled=self.cancel_on_stop, logger=self.log)
 
 
 __all__ = ["MidjourneyTaskSensor"]

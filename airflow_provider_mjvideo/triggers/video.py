@@ -13,6 +13,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_mjvideo.exceptions import MidjourneyConnectionError, MidjourneyError, MidjourneyPermanentError
 from airflow_provider_mjvideo.models import MidjourneyTask
+from airflow_provider_mjvideo.stopping import ON_KILL_BUDGET, acancel_after_stop, kill_verdict, task_instance_state
 from airflow_provider_mjvideo.triggers.polling import PER_TASK_JITTER_CAP, subscribe
 from airflow_provider_mjvideo.waiting import (
     DEFAULT_MISSING_URLS_GRACE,
@@ -51,7 +52,8 @@ class MidjourneyTaskTrigger(BaseTrigger):
     :param started_at: epoch seconds of the submission (the unknown-id grace counts from it).
     :param not_found_grace: seconds an id unknown to the server is tolerated after ``started_at``.
     :param missing_urls_grace: seconds a SUCCESS without video URLs is tolerated.
-    :param cancel_on_kill: cancel the remote task when a user kills the deferred task (Airflow 3.3+).
+    :param cancel_on_kill: cancel the remote task when a person marks, clears or deletes the deferred task
+        (Airflow 3.3+); never when the trigger only moves to another triggerer or the triggerer stops.
     """
 
     def __init__(
@@ -219,14 +221,30 @@ class MidjourneyTaskTrigger(BaseTrigger):
         return max(0.0, min(self.poll_interval, self.end_time - time.time()))
 
     async def on_kill(self) -> None:
-        """Cancel the remote task when a user marks or clears the deferred task (Airflow 3.3+); best effort."""
+        """
+        Cancel the remote task when a person stopped the deferred task (Airflow 3.3+); never raises.
+
+        Airflow's triggerer calls ``on_kill`` for every trigger it stops with its "user action" message,
+        also for triggers it lost to another triggerer after a stall; those videos are still wanted. So
+        the task instance's current state is asked for first, and the task is cancelled only when the
+        task instance is no longer deferred (marked success/failed, cleared, its run deleted); when the
+        state cannot be read, nothing is cancelled (logged at WARNING). See :mod:`airflow_provider_mjvideo.stopping`.
+        """
         if not self.cancel_on_kill:
             return
-        hook = _async_hook(self.midjourney_conn_id, retry_limit=2)
-        async with hook.api() as api:
-            accepted = await api.cancel_task(self.mj_task_id)
-        self.log.info(
-            "Cancel of Midjourney task %s on kill: %s", self.mj_task_id, "accepted" if accepted else "refused"
+        started = time.monotonic()
+        verdict = kill_verdict(await task_instance_state(self.task_instance))
+        log = self.log.warning if verdict.warn else self.log.info
+        if not verdict.cancel:
+            log("Trigger of Midjourney task %s stopped; leaving the task running: %s", self.mj_task_id, verdict.reason)
+            return
+        log("Trigger of Midjourney task %s stopped and %s: cancelling it", self.mj_task_id, verdict.reason)
+        await acancel_after_stop(
+            self.midjourney_conn_id,
+            self.mj_task_id,
+            "the deferred task was stopped",
+            logger=self.log,
+            budget=max(1.0, ON_KILL_BUDGET - (time.monotonic() - started)),
         )
 
 

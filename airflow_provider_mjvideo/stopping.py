@@ -1,0 +1,215 @@
+"""
+What happens to the paid remote task when Airflow stops waiting for it: the one place that decides and cancels.
+
+Two questions, each answered here only:
+
+* **May we cancel?** A worker-side stop (``on_kill`` of an operator or sensor, a wait that timed out)
+  always may, when ``cancel_on_stop`` is on. A trigger's ``on_kill`` is different: Airflow 3.3's
+  triggerer calls it for *every* trigger it stops running with its "user action" message, including
+  triggers it merely lost to another triggerer (a triggerer that stalled past
+  ``[triggerer] triggerer_health_check_threshold`` and woke up). So the trigger asks Airflow for the
+  task instance's current state (:func:`task_instance_state`, through the triggerer's supervisor
+  channel) and :func:`kill_verdict` cancels only when the task instance is no longer deferred: marked
+  success/failed, cleared, or gone with its run. When the state cannot be read, nothing is cancelled.
+* **How?** :func:`cancel_after_stop` (sync hook) and :func:`acancel_after_stop` (async hook) send one
+  best-effort cancel, log the outcome, and never raise: a stop must not fail because the API is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from airflow_provider_mjvideo.exceptions import MidjourneyError
+
+if TYPE_CHECKING:
+    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
+    from airflow_provider_mjvideo.retrying import TaskLogger
+
+#: The task-instance state in which a wait is still wanted: a trigger stopped then was moved, not killed.
+STILL_DEFERRED: Final = "deferred"
+#: Seconds a trigger's ``on_kill`` may spend in all (well below ``[triggerer] on_kill_timeout``, 30 by default).
+ON_KILL_BUDGET: Final = 12.0
+#: Seconds the task-instance state look-up may take within that budget.
+STATE_LOOKUP_TIMEOUT: Final = 5.0
+#: Attempts of the cancel request from a trigger (the first included) and their backoff scale.
+ON_KILL_CANCEL_ATTEMPTS: Final = 2
+ON_KILL_RETRY_DELAY: Final = 0.5
+
+
+@dataclass(frozen=True)
+class StateLookup:
+    """
+    What Airflow said about a task instance.
+
+    :param found: the task instance exists (``False``: it, or its DAG run, was deleted).
+    :param state: its state (``None``: no state, e.g. just cleared).
+    :param error: why the state could not be read (then ``found`` and ``state`` mean nothing).
+    """
+
+    found: bool = False
+    state: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class KillVerdict:
+    """
+    Whether a trigger's ``on_kill`` cancels the remote task, and why (for the log).
+
+    :param cancel: send the cancel.
+    :param reason: a sentence naming what Airflow said.
+    :param warn: log at WARNING (the state could not be read), else INFO.
+    """
+
+    cancel: bool
+    reason: str
+    warn: bool = False
+
+
+def kill_verdict(lookup: StateLookup) -> KillVerdict:
+    """
+    Decide whether a person stopped the deferred task (cancel) or the trigger was only moved or stopped (keep).
+
+    :param lookup: the task instance's state as :func:`task_instance_state` read it.
+    """
+    if lookup.error is not None:
+        return KillVerdict(
+            False, f"cannot tell whether a person stopped the task instance ({lookup.error}); not cancelling", True
+        )
+    if not lookup.found:
+        return KillVerdict(True, "the task instance no longer exists (its DAG run was deleted)")
+    if lookup.state == STILL_DEFERRED:
+        return KillVerdict(
+            False,
+            "the task instance is still deferred: the trigger moved to another triggerer or this one is stopping",
+        )
+    shown = lookup.state or "cleared (no state)"
+    return KillVerdict(True, f"the task instance is now {shown}: a person stopped it")
+
+
+def _state_key(task_id: str, map_index: int | None) -> str:
+    # The Task Execution API names a mapped task instance "<task_id>_<map_index>" in its state map.
+    return task_id if map_index is None or map_index < 0 else f"{task_id}_{map_index}"
+
+
+def states_lookup(answer: Mapping[str, Any], run_id: str, task_id: str, map_index: int | None) -> StateLookup:
+    """
+    Read one task instance out of the ``{run_id: {task key: state}}`` map that Airflow's task-states look-up returns.
+
+    :param answer: the look-up's result.
+    :param run_id: the DAG run.
+    :param task_id: the task.
+    :param map_index: the map index (``-1`` or ``None`` when not mapped).
+    """
+    run_states = answer.get(run_id)
+    key = _state_key(task_id, map_index)
+    if not isinstance(run_states, Mapping) or key not in run_states:
+        return StateLookup(found=False)
+    state = run_states[key]
+    return StateLookup(found=True, state=None if state is None else str(getattr(state, "value", state)))
+
+
+async def task_instance_state(ti: Any, timeout: float = STATE_LOOKUP_TIMEOUT) -> StateLookup:
+    """
+    Ask Airflow (through the triggerer's supervisor channel) for the current state of a trigger's task instance.
+
+    Uses the task SDK's task-state look-up, which the triggerer serves for its triggers (Airflow 3.x). It is a
+    blocking call, so it runs in a thread, bounded by ``timeout``. Never raises: failures come back as
+    :attr:`StateLookup.error`.
+
+    :param ti: the trigger's ``task_instance`` (has ``dag_id``, ``run_id``, ``task_id``, ``map_index``).
+    :param timeout: seconds to wait for the answer.
+    """
+    if ti is None or not all(getattr(ti, name, None) for name in ("dag_id", "run_id", "task_id")):
+        return StateLookup(error="the trigger does not know its task instance")
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        answer = await asyncio.wait_for(
+            asyncio.to_thread(
+                RuntimeTaskInstance.get_task_states,
+                dag_id=ti.dag_id,
+                map_index=ti.map_index,
+                task_ids=[ti.task_id],
+                run_ids=[ti.run_id],
+            ),
+            timeout,
+        )
+    except asyncio.TimeoutError:
+        return StateLookup(error=f"no answer from Airflow within {timeout:g} s")
+    except Exception as err:  # any failure of the channel means "cannot tell", never "cancel"
+        return StateLookup(error=f"{type(err).__name__}: {err}")
+    if not isinstance(answer, Mapping):
+        return StateLookup(error=f"unexpected answer {type(answer).__name__}")
+    return states_lookup(answer, ti.run_id, ti.task_id, ti.map_index)
+
+
+def cancel_after_stop(
+    hook: MidjourneyHook, mj_task_id: str, why: str, *, enabled: bool, logger: TaskLogger
+) -> bool | None:
+    """
+    Best-effort cancel of a remote task after a worker-side stop; never raises.
+
+    :param hook: the sync hook.
+    :param mj_task_id: the task to cancel.
+    :param why: what stopped the wait, for the log ("its wait timed out").
+    :param enabled: the operator's ``cancel_on_stop``.
+    :param logger: where to log.
+    :returns: whether the server accepted the cancel; ``None`` when none was sent or it failed.
+    """
+    if not enabled:
+        logger.info("Leaving Midjourney task %s running after %s (cancel_on_stop=False)", mj_task_id, why)
+        return None
+    try:
+        accepted = hook.cancel_task(mj_task_id)
+    except MidjourneyError as err:
+        logger.warning("Could not cancel Midjourney task %s after %s: %s", mj_task_id, why, err)
+        return None
+    logger.info("Cancel of Midjourney task %s after %s: %s", mj_task_id, why, "accepted" if accepted else "refused")
+    return accepted
+
+
+async def acancel_after_stop(
+    midjourney_conn_id: str, mj_task_id: str, why: str, *, logger: TaskLogger, budget: float = ON_KILL_BUDGET
+) -> bool | None:
+    """
+    Best-effort cancel from a trigger, bounded by ``budget`` seconds; never raises (cancellation passes through).
+
+    :param midjourney_conn_id: the connection.
+    :param mj_task_id: the task to cancel.
+    :param why: what stopped the wait, for the log.
+    :param logger: where to log.
+    :param budget: seconds for the whole cancel, retries included.
+    :returns: whether the server accepted the cancel; ``None`` when it failed or ran out of time.
+    """
+    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyAsyncHook
+
+    started = time.monotonic()
+    try:
+        hook = MidjourneyAsyncHook(
+            midjourney_conn_id, retry_limit=ON_KILL_CANCEL_ATTEMPTS, retry_delay=ON_KILL_RETRY_DELAY
+        )
+
+        async def cancel() -> bool:
+            async with hook.api() as api:
+                return await api.cancel_task(mj_task_id)
+
+        accepted = await asyncio.wait_for(cancel(), budget)
+    except asyncio.TimeoutError:
+        logger.warning("Could not cancel Midjourney task %s after %s: no answer within %.0f s", mj_task_id, why, budget)
+        return None
+    except Exception as err:  # a stop must never fail because the API is down or misconfigured
+        logger.warning("Could not cancel Midjourney task %s after %s: %s", mj_task_id, why, err)
+        return None
+    logger.info(
+        "Cancel of Midjourney task %s after %s: %s (%.1f s)",
+        mj_task_id,
+        why,
+        "accepted" if accepted else "refused",
+        time.monotonic() - started,
+    )
+    return accepted
