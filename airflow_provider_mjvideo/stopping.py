@@ -31,10 +31,11 @@ if TYPE_CHECKING:
 
 #: The task-instance state in which a wait is still wanted: a trigger stopped then was moved, not killed.
 STILL_DEFERRED: Final = "deferred"
-#: Seconds a trigger's ``on_kill`` may spend in all (well below ``[triggerer] on_kill_timeout``, 30 by default).
-ON_KILL_BUDGET: Final = 12.0
-#: Seconds the task-instance state look-up may take within that budget.
-STATE_LOOKUP_TIMEOUT: Final = 5.0
+#: Seconds a trigger's ``on_kill`` may spend in all (below ``[triggerer] on_kill_timeout``, 30 by default).
+ON_KILL_BUDGET: Final = 20.0
+#: Seconds the task-instance state look-up may take within that budget. A triggerer that has just woken from a
+#: stall answers slowly (its supervisor first catches up on heartbeats); no answer in time means "do not cancel".
+STATE_LOOKUP_TIMEOUT: Final = 10.0
 #: Attempts of the cancel request from a trigger (the first included) and their backoff scale.
 ON_KILL_CANCEL_ATTEMPTS: Final = 2
 ON_KILL_RETRY_DELAY: Final = 0.5

@@ -234,11 +234,22 @@ class MidjourneyTaskTrigger(BaseTrigger):
             return
         started = time.monotonic()
         verdict = kill_verdict(await task_instance_state(self.task_instance))
+        asked = time.monotonic() - started
         log = self.log.warning if verdict.warn else self.log.info
         if not verdict.cancel:
-            log("Trigger of Midjourney task %s stopped; leaving the task running: %s", self.mj_task_id, verdict.reason)
+            log(
+                "Trigger of Midjourney task %s stopped; leaving the task running: %s (asked Airflow in %.1f s)",
+                self.mj_task_id,
+                verdict.reason,
+                asked,
+            )
             return
-        log("Trigger of Midjourney task %s stopped and %s: cancelling it", self.mj_task_id, verdict.reason)
+        log(
+            "Trigger of Midjourney task %s stopped and %s (asked Airflow in %.1f s): cancelling it",
+            self.mj_task_id,
+            verdict.reason,
+            asked,
+        )
         await acancel_after_stop(
             self.midjourney_conn_id,
             self.mj_task_id,

@@ -169,11 +169,15 @@ class AirflowDeployment:
         assert done.returncode == 0, f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
-    def start(self, name: str, *args: str) -> None:
-        """Start ``airflow <name> <args>`` in a new session, its output in ``out_dir/<name>.log``."""
-        with (self.out_dir / f"{name}.log").open("wb") as out:
+    def start(self, name: str, *args: str, command: str | None = None) -> None:
+        """
+        Start ``airflow <command> <args>`` in a new session, its output appended to ``out_dir/<name>.log``.
+
+        :param name: the component's name here (``triggerer-a``); also the command unless ``command`` is given.
+        """
+        with (self.out_dir / f"{name}.log").open("ab") as out:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", name, *args],
+                [sys.executable, "-m", "airflow", command or name, *args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -195,6 +199,45 @@ class AirflowDeployment:
             raise
         finally:
             conn.close()
+
+    def signal(self, name: str, sig: int) -> None:
+        """Send ``sig`` to every process of component ``name`` (its process group: the component and its children)."""
+        os.killpg(self.procs[name].pid, sig)
+
+    def stop_component(self, name: str, timeout: float = STOP_TIMEOUT) -> float:
+        """
+        SIGTERM one component's process group and wait until its session is empty (SIGKILL after ``timeout``).
+
+        :returns: the seconds the component took to stop.
+        """
+        proc = self.procs.pop(name)
+        started = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        while time.monotonic() - started < timeout and live_pids_in_sessions({proc.pid}):
+            proc.poll()
+            time.sleep(0.2)
+        for pid in live_pids_in_sessions({proc.pid}):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        return time.monotonic() - started
+
+    def api_token(self) -> str:
+        """A JWT for the REST API (the simple auth manager hands one out without credentials in all-admins mode)."""
+        import requests
+
+        response = requests.get(f"{self.api_url}/auth/token", timeout=30)
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the public REST API (``/api/v2`` + ``path``) as an admin; returns the ``requests`` response."""
+        import requests
+
+        headers = {"Authorization": f"Bearer {self.api_token()}", **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.api_url}/api/v2{path}", headers=headers, timeout=60, **kwargs)
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
