@@ -1,25 +1,119 @@
-"""What a ``midjourney`` Airflow connection means: base URL, API key, auth style, speed mode, timeout, polling."""
+"""
+What a ``midjourney`` Airflow connection means: base URL, API key, auth style, speed mode, timeout, polling.
+
+The extras are declared once, in :data:`~airflow_provider_mjvideo.connection_fields.EXTRA_FIELDS`; this
+module reads them (:func:`read_field`, :meth:`ConnectionSettings.from_parts`) without handing their values
+to Airflow's secret masker (:func:`read_extra`), and builds the key's header (:func:`auth_headers`).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
-from airflow_provider_mjvideo.exceptions import MidjourneyConfigurationError
+from airflow_provider_mjvideo.connection_fields import (
+    AUTH_STYLES,
+    DEFAULT_CONN_ID,
+    DEFAULT_LIST_CHUNK_SIZE,
+    DEFAULT_TIMEOUT,
+    EXTRA_FIELDS,
+    OWN_EXTRA_KEYS,
+    SPEED_MODES,
+    ExtraField,
+    conn_fields,
+    ui_field_behaviour,
+)
+from airflow_provider_mjvideo.exceptions import MidjourneyConfigurationError, MidjourneyValidationError
+from airflow_provider_mjvideo.validation import check_bool, check_positive_int, check_positive_number
 
-AUTH_STYLES: Final = ("bearer", "mj-api-secret", "raw")
-SPEED_MODES: Final = ("fast", "relax", "turbo")
-DEFAULT_TIMEOUT: Final = 30.0
-#: Ids per ``list-by-condition`` request unless the connection's ``list_chunk_size`` extra says otherwise.
-DEFAULT_LIST_CHUNK_SIZE: Final = 100
-#: Extra keys this provider reads itself; HttpHook must not turn them into request headers.
-#: The connection id operators, sensors and hooks use unless told otherwise.
-DEFAULT_CONN_ID: Final = "midjourney_default"
-OWN_EXTRA_KEYS: Final = frozenset({"auth_style", "mode", "timeout", "batch_polling", "list_chunk_size"})
+__all__ = [
+    "AUTH_STYLES",
+    "DEFAULT_CONN_ID",
+    "DEFAULT_LIST_CHUNK_SIZE",
+    "DEFAULT_TIMEOUT",
+    "EXTRA_FIELDS",
+    "OWN_EXTRA_KEYS",
+    "SPEED_MODES",
+    "ConnectionSettings",
+    "ExtraField",
+    "auth_headers",
+    "conn_fields",
+    "passthrough_extra",
+    "read_extra",
+    "read_field",
+    "ui_field_behaviour",
+    "undefined_connection",
+]
 
-_TRUE_WORDS: Final = frozenset({"true", "yes", "on", "1"})
-_FALSE_WORDS: Final = frozenset({"false", "no", "off", "0"})
+
+def read_field(extra_field: ExtraField, conn_id: str, extra: Mapping[str, Any]) -> Any:
+    """
+    One extra's value in a connection's extra: parsed, checked, or its default when missing or empty.
+
+    :param extra_field: the field of :data:`EXTRA_FIELDS`.
+    :param conn_id: the connection id, for messages.
+    :param extra: the connection's extra.
+    :raises MidjourneyConfigurationError: naming the connection, the field and the allowed values.
+    """
+    raw = extra.get(extra_field.name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return extra_field.default
+    if extra_field.kind == "choice":
+        value = str(raw).strip().lower()
+        if value not in extra_field.choices:
+            allowed = ", ".join(extra_field.choices) + (" or leave empty" if extra_field.default is None else "")
+            raise MidjourneyConfigurationError(
+                f"Connection {conn_id!r}: unknown {extra_field.name} {value!r}; use one of {allowed}"
+            )
+        return value
+    try:
+        if extra_field.kind == "number":
+            return check_positive_number(extra_field.name, raw)
+        if extra_field.kind == "integer":
+            return check_positive_int(extra_field.name, raw)
+        return check_bool(extra_field.name, raw)
+    except MidjourneyValidationError as err:
+        raise MidjourneyConfigurationError(f"Connection {conn_id!r}: {extra_field.name} {err.problem}") from None
+
+
+def undefined_connection(conn_id: str) -> str:
+    """The message for a connection id that Airflow does not know, saying how to define it."""
+    return (
+        f"Connection {conn_id!r} is not defined: add it in the Airflow UI (type Midjourney) "
+        f"or set AIRFLOW_CONN_{conn_id.upper()}"
+    )
+
+
+def read_extra(conn_id: str, extra: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """
+    A connection's extra as a dict, read without registering its values with Airflow's secret masker.
+
+    ``Connection.extra_dejson`` hands every extra value to the masker, which logs "Skipping masking for a
+    secret as it's too short" for values such as ``auth_style: raw`` or ``mode: fast``; none of this
+    provider's extras is a secret (the key is the password field, masked on its own).
+
+    :param conn_id: the connection id, for the message.
+    :param extra: the connection's ``extra`` (a JSON object as text, or already a mapping).
+    :raises MidjourneyConfigurationError: the extra is not a JSON object.
+    """
+    if extra is None or (isinstance(extra, str) and not extra.strip()):
+        return {}
+    if isinstance(extra, Mapping):
+        return dict(extra)
+    try:
+        value = json.loads(extra)
+    except ValueError:
+        raise MidjourneyConfigurationError(f"Connection {conn_id!r}: the extra field is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise MidjourneyConfigurationError(f"Connection {conn_id!r}: the extra field must be a JSON object")
+    return value
+
+
+def passthrough_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The extras this provider does not read itself: options for ``HttpHook`` (``verify``, ``proxies``, headers)."""
+    return {key: value for key, value in extra.items() if key not in OWN_EXTRA_KEYS}
 
 
 def auth_headers(auth_style: str, api_key: str) -> dict[str, str]:
@@ -86,6 +180,24 @@ class ConnectionSettings:
         }
 
     @classmethod
+    def from_connection(cls, conn_id: str, conn: Any) -> ConnectionSettings:
+        """
+        Build settings from an Airflow ``Connection`` (its extra is read with :func:`read_extra`).
+
+        :param conn_id: the connection id, for messages.
+        :param conn: the connection (``host``, ``schema``, ``port``, ``password``, ``extra``).
+        :raises MidjourneyConfigurationError: see :meth:`from_parts`.
+        """
+        return cls.from_parts(
+            conn_id=conn_id,
+            host=conn.host,
+            schema=conn.schema,
+            port=conn.port,
+            password=conn.password,
+            extra=read_extra(conn_id, conn.extra),
+        )
+
+    @classmethod
     def from_parts(
         cls,
         *,
@@ -99,8 +211,7 @@ class ConnectionSettings:
         """
         Build settings from a connection's fields, with clear errors for each misconfiguration.
 
-        :raises MidjourneyConfigurationError: no host, no key, unknown auth style or mode, bad timeout,
-            bad ``batch_polling`` or ``list_chunk_size``.
+        :raises MidjourneyConfigurationError: no host, no key, or an extra of :data:`EXTRA_FIELDS` that is invalid.
         """
         host = (host or "").strip()
         if not host:
@@ -119,65 +230,14 @@ class ConnectionSettings:
             )
         if not password:
             raise MidjourneyConfigurationError(f"Connection {conn_id!r} has no API key (the password field)")
-
-        auth_style = str(extra.get("auth_style") or "bearer").strip().lower()
-        if auth_style not in AUTH_STYLES:
-            raise MidjourneyConfigurationError(
-                f"Connection {conn_id!r}: unknown auth_style {auth_style!r}; use one of {', '.join(AUTH_STYLES)}"
-            )
-        mode = str(extra.get("mode") or "").strip().lower() or None
-        if mode is not None and mode not in SPEED_MODES:
-            raise MidjourneyConfigurationError(
-                f"Connection {conn_id!r}: unknown mode {mode!r}; use one of {', '.join(SPEED_MODES)} or leave empty"
-            )
-        raw_timeout = extra.get("timeout")
-        try:
-            timeout = float(raw_timeout) if raw_timeout not in (None, "") else DEFAULT_TIMEOUT
-        except (TypeError, ValueError):
-            raise MidjourneyConfigurationError(
-                f"Connection {conn_id!r}: timeout must be a number of seconds, got {raw_timeout!r}"
-            ) from None
-        if timeout <= 0:
-            raise MidjourneyConfigurationError(f"Connection {conn_id!r}: timeout must be positive, got {timeout}")
+        values = {extra_field.name: read_field(extra_field, conn_id, extra) for extra_field in EXTRA_FIELDS}
         return cls(
             conn_id=conn_id,
             base_url=base_url.rstrip("/"),
             api_key=password,
-            auth_style=auth_style,
-            mode=mode,
-            timeout=timeout,
-            batch_polling=_flag(conn_id, "batch_polling", extra.get("batch_polling"), default=True),
-            list_chunk_size=_chunk_size(conn_id, extra.get("list_chunk_size")),
+            auth_style=values["auth_style"],
+            mode=values["mode"],
+            timeout=float(values["timeout"]),
+            batch_polling=values["batch_polling"],
+            list_chunk_size=values["list_chunk_size"],
         )
-
-
-def _flag(conn_id: str, name: str, raw: Any, *, default: bool) -> bool:
-    """Read a boolean extra given as JSON ``true``/``false`` or as a word (``"false"``, ``"no"``, ``"0"``…)."""
-    if raw is None or raw == "":
-        return default
-    if isinstance(raw, bool):
-        return raw
-    word = str(raw).strip().lower()
-    if word in _TRUE_WORDS:
-        return True
-    if word in _FALSE_WORDS:
-        return False
-    raise MidjourneyConfigurationError(f"Connection {conn_id!r}: {name} must be true or false, got {raw!r}")
-
-
-def _chunk_size(conn_id: str, raw: Any) -> int:
-    """Read ``list_chunk_size``: a positive integer (``50`` or ``"50"``), default :data:`DEFAULT_LIST_CHUNK_SIZE`."""
-    if raw is None or raw == "":
-        return DEFAULT_LIST_CHUNK_SIZE
-    size: int | None = None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        size = raw
-    elif isinstance(raw, float) and raw.is_integer():
-        size = int(raw)
-    elif isinstance(raw, str) and raw.strip().isdigit():
-        size = int(raw.strip())
-    if size is None or size < 1:
-        raise MidjourneyConfigurationError(
-            f"Connection {conn_id!r}: list_chunk_size must be a positive integer, got {raw!r}"
-        )
-    return size

@@ -15,12 +15,16 @@ the API key: the hook builds messages only from the response status and body.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 #: At most this many characters of a server's text go into a message or a log line.
 MAX_SERVER_TEXT = 300
+_SHORTENED: Final = re.compile(r"… \[\d+ more chars\]")
 
 
 def shorten(text: str | None, limit: int = MAX_SERVER_TEXT) -> str:
@@ -28,7 +32,7 @@ def shorten(text: str | None, limit: int = MAX_SERVER_TEXT) -> str:
     if not text:
         return ""
     one_line = " ".join(str(text).split())
-    if len(one_line) <= limit:
+    if len(one_line) <= limit or _SHORTENED.fullmatch(one_line[limit:]):  # already shortened: keep it as it is
         return one_line
     return f"{one_line[:limit]}… [{len(one_line) - limit} more chars]"
 
@@ -64,30 +68,31 @@ class MidjourneyError(AirflowException):
         self.message = message
         super().__init__(f"{message} ({', '.join(details)})" if details else message)
 
+    #: Attributes of the subclass that :meth:`to_dict` carries besides the common ones.
+    event_fields: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """
+        The error as JSON values (trigger events carry only JSON): its class name, message and fields.
+
+        :func:`error_from_dict` rebuilds it, with the same class, text and attributes.
+        """
+        data: dict[str, Any] = {
+            "type": type(self).__name__,
+            "message": self.message,
+            "http_status": self.http_status,
+            "code": self.code
+            if isinstance(self.code, (str, int, float, bool)) or self.code is None
+            else str(self.code),
+            "description": self.description,
+        }
+        for name in self.event_fields:
+            data[name] = getattr(self, name, None)
+        return data
+
 
 class MidjourneyPermanentError(MidjourneyError, AirflowFailException):
     """An error that retrying cannot fix; Airflow fails the task without retries."""
-
-
-def rebuild_error(type_name: str | None, message: str) -> MidjourneyError:
-    """
-    Re-create an error of this module from its class name and text (trigger events carry only JSON).
-
-    Class-specific attributes (``parameter``, ``mj_task_id``…) are not carried and are ``None``.
-    An unknown name gives a plain :class:`MidjourneyError`.
-
-    :param type_name: the class name, e.g. ``"MidjourneyAuthError"``.
-    :param message: the error's full text.
-    """
-    cls = globals().get(type_name or "")
-    if not (isinstance(cls, type) and issubclass(cls, MidjourneyError)):
-        return MidjourneyError(message)
-    error = cls.__new__(cls)
-    MidjourneyError.__init__(error, message)
-    for name in ("parameter", "banned_word", "mj_task_id", "status", "safe_to_resend", "retry_after", "index"):
-        if not hasattr(error, name):
-            setattr(error, name, None)
-    return error
 
 
 class MidjourneyValidationError(MidjourneyPermanentError, ValueError):
@@ -98,8 +103,11 @@ class MidjourneyValidationError(MidjourneyPermanentError, ValueError):
     :param problem: what is wrong with it.
     """
 
+    event_fields = ("parameter", "problem")
+
     def __init__(self, parameter: str, problem: str) -> None:
         self.parameter = parameter
+        self.problem = problem
         super().__init__(f"Invalid parameter {parameter!r}: {problem}")
 
 
@@ -126,6 +134,8 @@ class MidjourneyBannedPromptError(MidjourneyRejectedError):
     :param banned_word: the word the server named, if any.
     """
 
+    event_fields = ("banned_word",)
+
     def __init__(self, message: str, *, banned_word: str | None = None, **kwargs: Any) -> None:
         self.banned_word = banned_word
         if banned_word:
@@ -140,6 +150,8 @@ class MidjourneyTaskFailedError(MidjourneyPermanentError):
     :param mj_task_id: the Midjourney task id.
     :param status: the task's final status.
     """
+
+    event_fields = ("mj_task_id", "status")
 
     def __init__(self, message: str, *, mj_task_id: str, status: str) -> None:
         self.mj_task_id = mj_task_id
@@ -172,6 +184,8 @@ class MidjourneyWaitTimeoutError(MidjourneyError):
     :param mj_task_id: the Midjourney task id.
     """
 
+    event_fields = ("mj_task_id",)
+
     def __init__(self, message: str, *, mj_task_id: str) -> None:
         self.mj_task_id = mj_task_id
         super().__init__(message)
@@ -185,6 +199,8 @@ class MidjourneyTransientError(MidjourneyError):
         submission may be sent again (connection refused, HTTP 429, queue full).
     :param retry_after: seconds the server asked us to wait (``Retry-After``), if it said.
     """
+
+    event_fields = ("safe_to_resend", "retry_after")
 
     def __init__(
         self,
@@ -239,6 +255,8 @@ class MidjourneyMediaUnavailableError(MidjourneyPermanentError):
     :param index: the clip index.
     """
 
+    event_fields = ("index",)
+
     def __init__(self, message: str, *, index: int | None = None, **kwargs: Any) -> None:
         self.index = index
         super().__init__(message, **kwargs)
@@ -258,3 +276,61 @@ class MidjourneyTaskNotReadyError(MidjourneyError):
 
     Not permanent: a later try may find the clips. Put a ``MidjourneyTaskSensor`` before the download.
     """
+
+
+#: Every error class of this module by name: what :func:`error_from_dict` may rebuild (an explicit list,
+#: so that an event can never name an arbitrary class).
+ERROR_CLASSES: Final[Mapping[str, type[MidjourneyError]]] = MappingProxyType(
+    {
+        cls.__name__: cls
+        for cls in (
+            MidjourneyError,
+            MidjourneyPermanentError,
+            MidjourneyValidationError,
+            MidjourneyConfigurationError,
+            MidjourneyAuthError,
+            MidjourneyNotFoundError,
+            MidjourneyRejectedError,
+            MidjourneyBannedPromptError,
+            MidjourneyTaskFailedError,
+            MidjourneyApiError,
+            MidjourneySubmitOutcomeUnknownError,
+            MidjourneyWaitTimeoutError,
+            MidjourneyTransientError,
+            MidjourneyRateLimitError,
+            MidjourneyQueueFullError,
+            MidjourneyServerError,
+            MidjourneyConnectionError,
+            MidjourneyResponseError,
+            MidjourneyDownloadError,
+            MidjourneyMediaUnavailableError,
+            MidjourneyMediaTooLargeError,
+            MidjourneyMediaContentError,
+            MidjourneyTaskNotReadyError,
+        )
+    }
+)
+
+
+def error_from_dict(data: Mapping[str, Any], *, text: str | None = None) -> MidjourneyError:
+    """
+    Rebuild an error from :meth:`MidjourneyError.to_dict` (or from a bare ``{"type", "message"}``).
+
+    The class comes from :data:`ERROR_CLASSES` (an unknown name gives a plain :class:`MidjourneyError`);
+    every field the dict carries is restored, missing fields are ``None``.
+
+    :param data: the error's dict from a trigger event.
+    :param text: the error's whole text, when the receiver words it (a wait's message that already quotes the
+        error); by default the text is rebuilt from the message and the fields, as the error had it.
+    """
+    cls = ERROR_CLASSES.get(str(data.get("type") or ""), MidjourneyError)
+    error = cls.__new__(cls)
+    common = {"http_status": data.get("http_status"), "code": data.get("code"), "description": data.get("description")}
+    if text is None:
+        MidjourneyError.__init__(error, str(data.get("message") or cls.__name__), **common)
+    else:
+        MidjourneyError.__init__(error, text)
+        error.http_status, error.code, error.description = common["http_status"], common["code"], common["description"]
+    for name in cls.event_fields:
+        setattr(error, name, data.get(name))
+    return error

@@ -113,19 +113,81 @@ def check_positive_number(name: str, value: Any, *, allow_none: bool = False) ->
     return number
 
 
+#: Words a rendered template or a connection extra may use for a boolean (any case).
+TRUE_WORDS: Final = frozenset({"true", "yes", "on", "1"})
+FALSE_WORDS: Final = frozenset({"false", "no", "off", "0"})
+
+
 def check_bool(name: str, value: Any) -> bool:
     """
-    Return ``value`` as a bool: ``True``/``False``, or a rendered template's ``"true"``/``"false"``/``"1"``/``"0"``.
+    Return ``value`` as a bool: ``True``/``False``, ``1``/``0``, or a word of :data:`TRUE_WORDS` / :data:`FALSE_WORDS`.
 
     :param name: the parameter's name, for the error message.
-    :param value: the value to check.
+    :param value: the value to check (a rendered template gives ``"true"``, a JSON extra ``true``).
     :raises MidjourneyValidationError: naming ``name``.
     """
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
-    raise MidjourneyValidationError(name, f"must be True or False, got {value!r:.80}")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    raise MidjourneyValidationError(name, f"must be true or false, got {value!r:.80}")
+
+
+def check_positive_int(name: str, value: Any, *, unit: str = "") -> int:
+    """
+    Return ``value`` as an int if it is a whole number of at least 1 (``50``, ``50.0`` or ``"50"``; never a bool).
+
+    :param name: the parameter's name, for the error message.
+    :param value: the value to check.
+    :param unit: what is counted, for the message (``"bytes"``).
+    :raises MidjourneyValidationError: naming ``name``.
+    """
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None or number < 1:
+        what = f"a positive integer number of {unit}" if unit else "a positive integer"
+        raise MidjourneyValidationError(name, f"must be {what}, got {value!r:.80}")
+    return number
+
+
+#: What a task's ``hook_params`` may set (the keyword arguments of both hooks).
+HOOK_PARAMS: Final = ("retry_limit", "retry_delay", "retry_max_delay", "list_chunk_size")
+
+
+def check_hook_params(value: Any) -> dict[str, Any]:
+    """
+    Return ``hook_params`` as a plain dict of checked values (``None`` → ``{}``); they travel in trigger kwargs.
+
+    :param value: ``{"retry_limit": 3, "retry_delay": 2.0, …}``, keys from :data:`HOOK_PARAMS`.
+    :raises MidjourneyValidationError: not a dict, an unknown key, or a value that is not a positive number.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise MidjourneyValidationError("hook_params", f"must be a dict, got {type(value).__name__}")
+    unknown = sorted(set(value) - set(HOOK_PARAMS))
+    if unknown:
+        raise MidjourneyValidationError(
+            "hook_params", f"unknown key(s) {', '.join(map(repr, unknown))}; use {', '.join(HOOK_PARAMS)}"
+        )
+    checked: dict[str, Any] = {}
+    for key, raw in value.items():
+        if key in ("retry_limit", "list_chunk_size"):
+            checked[key] = check_positive_int(f"hook_params.{key}", raw)
+        else:
+            checked[key] = check_positive_number(f"hook_params.{key}", raw)
+    return checked
 
 
 def check_task_id(name: str, value: Any) -> str:

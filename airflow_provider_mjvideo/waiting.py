@@ -1,26 +1,35 @@
 """
 What a task's status means for someone waiting on it: the one place that decides.
 
-The hook's ``wait_for_task``, the sensor's ``poke`` and the trigger all feed what they see into a
-:class:`WaitTracker` and act on its :class:`WaitDecision`; operators and sensors turn a finished
-decision (or a trigger event carrying one) into a result or an error with :func:`result_or_raise`.
+The hook's ``wait_for_task``, the sensor's ``poke`` and the trigger take one poll step each time
+(:meth:`WaitTracker.poll` / :meth:`WaitTracker.apoll`: fetch, decide, log a change) and act on the
+:class:`WaitDecision`; the shared poller's observations go through :meth:`WaitTracker.record`, the same
+decision and log. Operators and sensors turn a finished decision (or a trigger event carrying one) into a
+result or an error with :func:`result_or_raise`.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from airflow_provider_mjvideo.exceptions import (
     MidjourneyError,
     MidjourneyNotFoundError,
     MidjourneyTaskFailedError,
     MidjourneyWaitTimeoutError,
-    rebuild_error,
+    error_from_dict,
 )
 from airflow_provider_mjvideo.models import MidjourneyTask, TaskStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_mjvideo.retrying import TaskLogger
+
+#: What one poll saw: the task, ``None`` (the server does not know the id), or the error the poll ended with.
+Observation = MidjourneyTask | None | MidjourneyError
 
 #: How long an id may be unknown to the server right after submission before that is an error.
 DEFAULT_NOT_FOUND_GRACE: Final = 60.0
@@ -72,14 +81,27 @@ class WaitDecision:
         return self.outcome is not WaitOutcome.PENDING
 
     def to_event(self, mj_task_id: str) -> dict[str, Any]:
-        """The JSON-only trigger event payload for a finished wait."""
+        """
+        The JSON-only trigger event payload for a finished wait.
+
+        ``error`` is the ending error as :meth:`MidjourneyError.to_dict` (its type and fields), so the
+        receiver rebuilds it exactly; ``error_type`` repeats its class name for older readers.
+        """
         return {
             "status": self.outcome.value,
             "mj_task_id": mj_task_id,
             "message": self.message,
             "task": self.task.to_summary() if self.task else None,
             "error_type": type(self.error).__name__ if self.error is not None else None,
+            "error": self.error.to_dict() if self.error is not None else None,
         }
+
+    def log(self, logger: TaskLogger, mj_task_id: str) -> None:
+        """Log what is worth a line: the end of the wait, a change of status or progress, an unknown id."""
+        if self.done:
+            logger.info("%s", self.message)
+        elif self.progress_changed or self.task is None:
+            logger.info("Midjourney task %s: %s", mj_task_id, self.message)
 
 
 @dataclass
@@ -99,6 +121,8 @@ class WaitTracker:
     deadline: float | None = None
     not_found_grace: float = DEFAULT_NOT_FOUND_GRACE
     missing_urls_grace: float = DEFAULT_MISSING_URLS_GRACE
+    #: The task as the last poll that saw it reported it (``None`` until one did).
+    last_task: MidjourneyTask | None = field(default=None, init=False)
     _success_without_urls_since: float | None = field(default=None, init=False)
     _last_seen: tuple[str, int] | None = field(default=None, init=False)
     _unknown_statuses: set[str] = field(default_factory=set, init=False)
@@ -111,6 +135,8 @@ class WaitTracker:
         :param now: epoch seconds (defaults to the current time).
         """
         now = time.time() if now is None else now
+        if task is not None:
+            self.last_task = task
         decision = self._decide(task, now)
         if not decision.done and self.deadline is not None and now >= self.deadline:
             return WaitDecision(
@@ -141,6 +167,44 @@ class WaitTracker:
             )
         return WaitDecision(WaitOutcome.PENDING, f"poll failed, will retry: {error}")
 
+    def record(self, observation: Observation, logger: TaskLogger, now: float | None = None) -> WaitDecision:
+        """
+        Decide one observation (a task, ``None`` for an unknown id, or a failed poll's error) and log it.
+
+        :param observation: what the poll saw.
+        :param logger: where :meth:`WaitDecision.log` writes.
+        :param now: epoch seconds (defaults to the current time).
+        """
+        if isinstance(observation, MidjourneyError):
+            decision = self.observe_error(observation, now)
+        else:
+            decision = self.observe(observation, now)
+        decision.log(logger, self.mj_task_id)
+        return decision
+
+    def poll(self, fetch: Callable[[], MidjourneyTask | None], logger: TaskLogger) -> WaitDecision:
+        """
+        One poll step: fetch the task, decide, log a change; a fetch that raises a provider error is observed as one.
+
+        :param fetch: returns the task, or ``None`` when the server does not know the id.
+        :param logger: where to log.
+        """
+        observation: Observation
+        try:
+            observation = fetch()
+        except MidjourneyError as err:
+            observation = err
+        return self.record(observation, logger)
+
+    async def apoll(self, fetch: Callable[[], Awaitable[MidjourneyTask | None]], logger: TaskLogger) -> WaitDecision:
+        """The async :meth:`poll`: ``fetch`` is a coroutine function."""
+        observation: Observation
+        try:
+            observation = await fetch()
+        except MidjourneyError as err:
+            observation = err
+        return self.record(observation, logger)
+
     def _decide(self, task: MidjourneyTask | None, now: float) -> WaitDecision:
         if task is None:
             unknown_for = now - self.started_at
@@ -149,10 +213,10 @@ class WaitTracker:
                     WaitOutcome.PENDING,
                     f"the server does not know task {self.mj_task_id} yet ({unknown_for:.0f} s after submit)",
                 )
-            return WaitDecision(
-                WaitOutcome.ERROR,
-                f"Midjourney task {self.mj_task_id} not found on the server {unknown_for:.0f} s after the wait started",
+            message = (
+                f"Midjourney task {self.mj_task_id} not found on the server {unknown_for:.0f} s after the wait started"
             )
+            return WaitDecision(WaitOutcome.ERROR, message, error=MidjourneyNotFoundError(message))
 
         seen = (task.raw_status, task.progress)
         changed = seen != self._last_seen
@@ -213,7 +277,8 @@ def result_or_raise(event: dict[str, Any]) -> dict[str, Any]:
     :raises MidjourneyTaskFailedError: FAILURE, CANCEL or MODAL (fails without retries).
     :raises MidjourneyWaitTimeoutError: the wait timed out (the task's retries apply).
     :raises MidjourneyNotFoundError: the task was never found.
-    :raises MidjourneyPermanentError: polling failed permanently (its subclass is kept: auth, configuration…).
+    :raises MidjourneyPermanentError: polling failed permanently (its class and fields are kept: auth,
+        configuration…; rebuilt from the event's ``error``, or from ``error_type`` of an older trigger).
     :raises MidjourneyError: any other error.
     """
     status = event.get("status")
@@ -226,10 +291,10 @@ def result_or_raise(event: dict[str, Any]) -> dict[str, Any]:
         raise MidjourneyTaskFailedError(message, mj_task_id=mj_task_id, status=str(task.get("status") or status))
     if status == WaitOutcome.TIMEOUT.value:
         raise MidjourneyWaitTimeoutError(message, mj_task_id=mj_task_id)
+    if status == WaitOutcome.ERROR.value and isinstance(event.get("error"), dict):
+        raise error_from_dict(event["error"], text=message)
     if status == WaitOutcome.ERROR.value and event.get("error_type"):
-        raise rebuild_error(str(event["error_type"]), message)
-    if status == WaitOutcome.ERROR.value and "not found" in message:
-        raise MidjourneyNotFoundError(message)
+        raise error_from_dict({"type": event["error_type"], "message": message})
     raise MidjourneyError(message)
 
 

@@ -160,7 +160,7 @@ def test_bad_hook_argument_is_named_and_sends_nothing(emulator: MidjourneyEmulat
 @pytest.mark.parametrize(
     ("kwargs", "error", "parameter"),
     [
-        ({"list_chunk_size": 0}, MidjourneyConfigurationError, "list_chunk_size"),
+        ({"list_chunk_size": 0}, MidjourneyValidationError, "list_chunk_size"),
         ({"retry_limit": 0}, MidjourneyValidationError, "retry_limit"),
         ({"retry_delay": -1}, MidjourneyValidationError, "retry_delay"),
     ],

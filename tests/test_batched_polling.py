@@ -409,6 +409,7 @@ def test_serialize_is_unchanged_by_batching(emulator, monkeypatch):
         "not_found_grace",
         "missing_urls_grace",
         "cancel_on_kill",
+        "hook_params",
     }
 
 

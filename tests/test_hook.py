@@ -384,7 +384,7 @@ def test_bad_read_input_is_named_and_sends_nothing(hook, emulator, call, paramet
         ),
         (
             {"conn_type": "midjourney", "host": "http://127.0.0.1:9", "password": "k", "extra": {"timeout": "soon"}},
-            "timeout must be a number",
+            "timeout must be a positive number of seconds",
         ),
     ],
 )

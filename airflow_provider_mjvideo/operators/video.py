@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
@@ -12,7 +11,8 @@ from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin,
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyWaitTimeoutError
 from airflow_provider_mjvideo.links import MidjourneyVideoLink
-from airflow_provider_mjvideo.stopping import cancel_after_stop
+from airflow_provider_mjvideo.operators.base import MidjourneyHookMixin
+from airflow_provider_mjvideo.routes import fetch_path
 from airflow_provider_mjvideo.validation import (
     MAX_STATE_LENGTH,
     build_video_request,
@@ -31,8 +31,6 @@ from airflow_provider_mjvideo.waiting import (
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
-
-    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 
 #: XCom key of the finished task's summary (with ``wait_for_completion=True``).
 TASK_SUMMARY_XCOM_KEY = "mj_task"
@@ -55,7 +53,7 @@ def default_state(context: Context) -> str:
     return state[:MAX_STATE_LENGTH]
 
 
-class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
+class SubmitVideoOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOperator):
     """
     Submit an image-to-video job (or extend a clip of an earlier video) and push the task id to XCom.
 
@@ -90,6 +88,8 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
         submitted one that is alive or finished (templated; ``True``/``"true"``).
     :param durable: keep the submitted id in ``task_state_store`` (Airflow 3.3+); ``False`` turns
         reattaching off entirely.
+    :param hook_params: keyword arguments of the hook (``retry_limit``, ``retry_delay``, ``retry_max_delay``,
+        ``list_chunk_size``), also used by the trigger when the wait defers.
     """
 
     external_id_key = STORED_TASK_ID_KEY
@@ -129,9 +129,11 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
         timeout: float = 3600.0,
         cancel_on_stop: bool = True,
         force_new_submission: bool | str = False,
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._use_connection(midjourney_conn_id, hook_params)
         self.prompt = prompt
         self.image = image
         self.motion = motion
@@ -141,7 +143,6 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
         self.notify_hook = notify_hook
         self.state = state
         self.extra_body = extra_body
-        self.midjourney_conn_id = midjourney_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = check_positive_number("poll_interval", poll_interval)
@@ -166,13 +167,6 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
             extra_body=extra_body,
             allow_unresolved=True,
         )
-
-    @cached_property
-    def hook(self) -> MidjourneyHook:
-        """The hook on ``midjourney_conn_id`` (imported on first use: DAG files parse without the HTTP stack)."""
-        from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
-
-        return MidjourneyHook(self.midjourney_conn_id)
 
     def execute(self, context: Context) -> str:
         """Submit the video (or reattach to the one an earlier try submitted); wait if asked; return the id."""
@@ -205,8 +199,6 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
         store = context.get("task_state_store")
         if store is not None:
             store.set(STORED_SUBMITTED_AT_KEY, self._submitted_at)
-        from airflow_provider_mjvideo.hooks.midjourney import fetch_path
-
         MidjourneyVideoLink.persist(context, self.hook.settings.url(fetch_path(mj_task_id)))
         return mj_task_id
 
@@ -262,6 +254,7 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
                 timeout=self.timeout,
                 started_at=self._submitted_at,
                 cancel_on_kill=self.cancel_on_stop,
+                hook_params=self.hook_params,
             )
             self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
         try:
@@ -284,9 +277,6 @@ class SubmitVideoOperator(ResumableJobMixin, BaseOperator):
         """Cancel the task being waited for (best effort) when the worker kills this task."""
         if self._live_task_id:
             self._cancel_after_stop(self._live_task_id, "the Airflow task was killed")
-
-    def _cancel_after_stop(self, mj_task_id: str, why: str) -> None:
-        cancel_after_stop(self.hook, mj_task_id, why, enabled=self.cancel_on_stop, logger=self.log)
 
     def _finish(self, context: Context, summary: dict[str, Any]) -> str:
         context["ti"].xcom_push(key=TASK_SUMMARY_XCOM_KEY, value=summary)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -16,8 +15,8 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
-from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyValidationError
-from airflow_provider_mjvideo.stopping import cancel_after_stop
+from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
+from airflow_provider_mjvideo.operators.base import MidjourneyHookMixin
 from airflow_provider_mjvideo.validation import check_positive_number, check_task_id, is_unresolved
 from airflow_provider_mjvideo.waiting import (
     DEFAULT_MISSING_URLS_GRACE,
@@ -30,10 +29,8 @@ from airflow_provider_mjvideo.waiting import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 
-
-class MidjourneyTaskSensor(BaseSensorOperator):
+class MidjourneyTaskSensor(MidjourneyHookMixin, BaseSensorOperator):
     """
     Wait until a Midjourney task finishes; return its summary (with ``video_urls``) as the XCom value.
 
@@ -55,6 +52,8 @@ class MidjourneyTaskSensor(BaseSensorOperator):
     :param cancel_on_stop: cancel the remote task (best effort) when the wait times out (poke,
         reschedule and deferrable modes), when the worker kills this task, or when a user marks or
         clears it while deferred (Airflow 3.3+).
+    :param hook_params: keyword arguments of the hook (``retry_limit``, ``retry_delay``, ``retry_max_delay``,
+        ``list_chunk_size``), also used by the trigger when the sensor defers.
     """
 
     template_fields: Sequence[str] = ("mj_task_id",)
@@ -71,6 +70,7 @@ class MidjourneyTaskSensor(BaseSensorOperator):
         not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
         missing_urls_grace: float = DEFAULT_MISSING_URLS_GRACE,
         cancel_on_stop: bool = True,
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         check_positive_number("poke_interval", poke_interval)
@@ -84,19 +84,12 @@ class MidjourneyTaskSensor(BaseSensorOperator):
             check_task_id("mj_task_id", mj_task_id)
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.mj_task_id = mj_task_id
-        self.midjourney_conn_id = midjourney_conn_id
+        self._use_connection(midjourney_conn_id, hook_params)
         self.deferrable = deferrable
         self.not_found_grace = check_positive_number("not_found_grace", not_found_grace)
         self.missing_urls_grace = check_positive_number("missing_urls_grace", missing_urls_grace)
         self.cancel_on_stop = cancel_on_stop
         self._tracker: WaitTracker | None = None
-
-    @cached_property
-    def hook(self) -> MidjourneyHook:
-        """The hook on ``midjourney_conn_id`` (imported on first use: DAG files parse without the HTTP stack)."""
-        from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
-
-        return MidjourneyHook(self.midjourney_conn_id)
 
     def execute(self, context: Context) -> Any:
         """Poll (poke/reschedule), or check once and then defer to the trigger."""
@@ -105,9 +98,9 @@ class MidjourneyTaskSensor(BaseSensorOperator):
             try:
                 return super().execute(context)
             except (AirflowSensorTimeout, AirflowSkipException) as err:
-                # With soft_fail a timeout arrives as a skip whose message names the timeout.
-                if isinstance(err, AirflowSensorTimeout) or "timed out" in str(err).lower():
-                    self._cancel_after_stop("its wait timed out")
+                # With soft_fail a timeout arrives as a skip: the clock, not its words, tells it from other skips.
+                if isinstance(err, AirflowSensorTimeout) or self._wait_exceeded(context):
+                    self._cancel_wait("its wait timed out")
                 raise
         done = self.poke(context)
         if done:
@@ -123,8 +116,13 @@ class MidjourneyTaskSensor(BaseSensorOperator):
             not_found_grace=self.not_found_grace,
             missing_urls_grace=self.missing_urls_grace,
             cancel_on_kill=self.cancel_on_stop,
+            hook_params=self.hook_params,
         )
         self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
+
+    def _wait_exceeded(self, context: Context) -> bool:
+        """Whether the wait has run for its whole ``timeout`` (what a soft-fail skip of the base sensor means)."""
+        return time.time() - self._wait_started_at(context) >= float(self.timeout)
 
     def _wait_started_at(self, context: Context) -> float:
         if self._tracker is not None:
@@ -143,12 +141,7 @@ class MidjourneyTaskSensor(BaseSensorOperator):
                 not_found_grace=self.not_found_grace,
                 missing_urls_grace=self.missing_urls_grace,
             )
-        try:
-            decision = self._tracker.observe(self.hook.find_task(self.mj_task_id))
-        except MidjourneyError as err:
-            decision = self._tracker.observe_error(err)
-        if decision.progress_changed or decision.task is None:
-            self.log.info("Midjourney task %s: %s", self.mj_task_id, decision.message)
+        decision = self._tracker.poll(lambda: self.hook.find_task(self.mj_task_id), self.log)
         if not decision.done:
             return False
         return PokeReturnValue(True, xcom_value=result_or_raise(decision.to_event(str(self.mj_task_id))))
@@ -156,7 +149,7 @@ class MidjourneyTaskSensor(BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the summary, or fail with the server's reason."""
         if event.get("status") == WaitOutcome.TIMEOUT.value:
-            self._cancel_after_stop("its wait timed out")
+            self._cancel_wait("its wait timed out")
             message = str(event.get("message") or f"Timed out waiting for Midjourney task {self.mj_task_id}")
             if self.soft_fail:
                 raise AirflowSkipException(message)
@@ -167,12 +160,12 @@ class MidjourneyTaskSensor(BaseSensorOperator):
 
     def on_kill(self) -> None:
         """Cancel the awaited task (best effort) when the worker kills this sensor."""
-        self._cancel_after_stop("the Airflow task was killed")
+        self._cancel_wait("the Airflow task was killed")
 
-    def _cancel_after_stop(self, why: str) -> None:
+    def _cancel_wait(self, why: str) -> None:
         if is_unresolved(self.mj_task_id) or not self.mj_task_id:
             return
-        cancel_after_stop(self.hook, str(self.mj_task_id), why, enabled=self.cancel_on_stop, logger=self.log)
+        self._cancel_after_stop(str(self.mj_task_id), why)
 
 
 __all__ = ["MidjourneyTaskSensor"]

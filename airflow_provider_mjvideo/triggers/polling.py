@@ -65,7 +65,7 @@ from airflow_provider_mjvideo.exceptions import (
     MidjourneyRejectedError,
     MidjourneyResponseError,
 )
-from airflow_provider_mjvideo.models import MidjourneyTask
+from airflow_provider_mjvideo.waiting import Observation
 
 if TYPE_CHECKING:
     from airflow_provider_mjvideo.connection import ConnectionSettings
@@ -73,8 +73,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: What a subscriber receives: the task, ``None`` (the server does not know the id) or the poll's error.
-Observation = MidjourneyTask | None | MidjourneyError
 
 #: The first tick of a new interval group comes after a random delay below ``min(interval, this)`` seconds.
 FIRST_POLL_JITTER_CAP: Final = 0.5

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_mjvideo.exceptions import MidjourneyConnectionError, MidjourneyError, MidjourneyPermanentError
-from airflow_provider_mjvideo.models import MidjourneyTask
+from airflow_provider_mjvideo.exceptions import MidjourneyConnectionError, MidjourneyPermanentError
 from airflow_provider_mjvideo.stopping import ON_KILL_BUDGET, acancel_after_stop, kill_verdict, task_instance_state
 from airflow_provider_mjvideo.triggers.polling import PER_TASK_JITTER_CAP, subscribe
 from airflow_provider_mjvideo.waiting import (
@@ -54,6 +53,8 @@ class MidjourneyTaskTrigger(BaseTrigger):
     :param missing_urls_grace: seconds a SUCCESS without video URLs is tolerated.
     :param cancel_on_kill: cancel the remote task when a person marks, clears or deletes the deferred task
         (Airflow 3.3+); never when the trigger only moves to another triggerer or the triggerer stops.
+    :param hook_params: keyword arguments of the async hook (``retry_limit``, ``retry_delay``,
+        ``retry_max_delay``, ``list_chunk_size``), as the task's ``hook_params``.
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class MidjourneyTaskTrigger(BaseTrigger):
         not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
         missing_urls_grace: float = DEFAULT_MISSING_URLS_GRACE,
         cancel_on_kill: bool = True,
+        hook_params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.mj_task_id = str(mj_task_id)
@@ -76,6 +78,7 @@ class MidjourneyTaskTrigger(BaseTrigger):
         self.not_found_grace = float(not_found_grace)
         self.missing_urls_grace = float(missing_urls_grace)
         self.cancel_on_kill = bool(cancel_on_kill)
+        self.hook_params = dict(hook_params or {})
 
     @classmethod
     def for_wait(
@@ -119,6 +122,7 @@ class MidjourneyTaskTrigger(BaseTrigger):
                 "not_found_grace": self.not_found_grace,
                 "missing_urls_grace": self.missing_urls_grace,
                 "cancel_on_kill": self.cancel_on_kill,
+                "hook_params": self.hook_params,
             },
         )
 
@@ -130,12 +134,6 @@ class MidjourneyTaskTrigger(BaseTrigger):
             not_found_grace=self.not_found_grace,
             missing_urls_grace=self.missing_urls_grace,
         )
-
-    def _log_decision(self, decision: WaitDecision) -> None:
-        if decision.done:
-            self.log.info("%s", decision.message)
-        elif decision.progress_changed or decision.task is None:
-            self.log.info("Midjourney task %s: %s", self.mj_task_id, decision.message)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """
@@ -152,7 +150,7 @@ class MidjourneyTaskTrigger(BaseTrigger):
 
     async def _wait(self) -> WaitDecision:
         tracker = self._tracker()
-        hook = _async_hook(self.midjourney_conn_id)
+        hook = _async_hook(self.midjourney_conn_id, **self.hook_params)
         try:
             settings = await hook.load_settings()
             if settings.batch_polling:
@@ -163,33 +161,29 @@ class MidjourneyTaskTrigger(BaseTrigger):
             message = f"Cannot poll Midjourney task {self.mj_task_id}: {err}"
             return WaitDecision(WaitOutcome.ERROR, message, error=err)
 
+    def _answer_limit(self) -> float | None:
+        """Seconds to wait for the next answer: the deadline plus a grace, so polls never hold the timeout back."""
+        return None if self.end_time is None else max(0.0, self.end_time - time.time()) + DEADLINE_ANSWER_GRACE
+
     async def _wait_batched(self, hook: MidjourneyAsyncHook, tracker: WaitTracker) -> WaitDecision:
         """Wait on the shared poller's observations; unsubscribes on return, error and cancellation."""
-        last_task: MidjourneyTask | None = None
         async with subscribe(hook, self.mj_task_id, poll_interval=self.poll_interval, end_time=self.end_time) as sub:
             while True:
-                limit = None if self.end_time is None else max(0.0, self.end_time - time.time()) + DEADLINE_ANSWER_GRACE
                 try:
-                    observation = await asyncio.wait_for(sub.next(), limit)
+                    observation = await asyncio.wait_for(sub.next(), self._answer_limit())
                 except asyncio.TimeoutError:
-                    decision = self._decide_without_answer(tracker, last_task)
+                    decision = self._decide_without_answer(tracker)
                 else:
-                    if isinstance(observation, MidjourneyError):
-                        decision = tracker.observe_error(observation)
-                    else:
-                        if observation is not None:
-                            last_task = observation
-                        decision = tracker.observe(observation)
-                self._log_decision(decision)
+                    decision = tracker.record(observation, self.log)
                 if decision.done:
                     return decision
 
-    def _decide_without_answer(self, tracker: WaitTracker, last_task: MidjourneyTask | None) -> WaitDecision:
-        """The deadline passed and the poller has not answered in time: decide on what was seen last."""
-        if last_task is not None:
-            return tracker.observe(last_task)
-        return tracker.observe_error(
-            MidjourneyConnectionError(f"no answer about task {self.mj_task_id} from the server by the deadline")
+    def _decide_without_answer(self, tracker: WaitTracker) -> WaitDecision:
+        """The deadline passed and no answer came in time: decide on what was seen last."""
+        return tracker.record(
+            tracker.last_task
+            or MidjourneyConnectionError(f"no answer about task {self.mj_task_id} from the server by the deadline"),
+            self.log,
         )
 
     async def _wait_per_task(self, hook: MidjourneyAsyncHook, tracker: WaitTracker) -> WaitDecision:
@@ -198,19 +192,12 @@ class MidjourneyTaskTrigger(BaseTrigger):
             # Spread the first polls over the interval: per-task pollers started together stay apart.
             jitter = random.uniform(0.0, min(self.poll_interval, PER_TASK_JITTER_CAP))
             await asyncio.sleep(min(self._next_sleep(), jitter))
-            last_task: MidjourneyTask | None = None
             while True:
-                # The hook's retries of a failing poll may not hold the timeout event back past the deadline.
-                limit = None if self.end_time is None else max(0.0, self.end_time - time.time()) + DEADLINE_ANSWER_GRACE
                 try:
-                    task = await asyncio.wait_for(api.find_task(self.mj_task_id), limit)
-                    last_task = task or last_task
-                    decision = tracker.observe(task)
+                    step = tracker.apoll(lambda: api.find_task(self.mj_task_id), self.log)
+                    decision = await asyncio.wait_for(step, self._answer_limit())
                 except asyncio.TimeoutError:
-                    decision = self._decide_without_answer(tracker, last_task)
-                except MidjourneyError as err:
-                    decision = tracker.observe_error(err)
-                self._log_decision(decision)
+                    decision = self._decide_without_answer(tracker)
                 if decision.done:
                     return decision
                 await asyncio.sleep(self._next_sleep())
