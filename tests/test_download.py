@@ -36,12 +36,12 @@ from airflow_provider_mjvideo.storage import (
     GALLERY_NAME,
     MANIFEST_NAME,
     MediaDownloader,
-    check_indexes,
     resolve_destination,
     same_origin,
     save_task_clips,
 )
 from airflow_provider_mjvideo.testing import MidjourneyEmulator, media
+from airflow_provider_mjvideo.validation import check_indexes
 
 IMAGE = "https://cdn.example.com/first-frame.png"
 PROMPT = "a paper boat drifting down a rainy street"
@@ -404,6 +404,7 @@ def test_operator_is_exported_from_the_video_module_and_templated():
         ({"max_file_bytes": 1.5}, "max_file_bytes"),
         ({"destination": ""}, "destination"),
         ({"destination": "  "}, "destination"),
+        ({"destination": "relative/dir"}, "destination"),
         ({"mj_task_id": ""}, "mj_task_id"),
         ({"overwrite": "maybe"}, "overwrite"),
     ],
