@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -351,6 +353,34 @@ def test_a_drop_is_retried_from_scratch_then_succeeds(hook, emulator, tmp_path):
     assert [r.fault for r in emulator.requests_to("media")] == ["drop", "503", None]
     assert (tmp_path / f"{task_id}_0.mp4").read_bytes() == media.clip_bytes(0)
     assert clip.xcom()["sha256"] == sha(media.clip_bytes(0))
+
+
+def _http_date(seconds_from_now: float) -> str:
+    return format_datetime(datetime.now(timezone.utc) + timedelta(seconds=seconds_from_now), usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [
+        pytest.param(lambda: "7", 7.0, id="seconds"),
+        pytest.param(lambda: _http_date(120), pytest.approx(120, abs=2), id="future-http-date"),
+        pytest.param(lambda: _http_date(-120), 0.0, id="past-http-date"),
+        pytest.param(lambda: "soon", None, id="unreadable"),
+        pytest.param(lambda: None, None, id="absent"),
+    ],
+)
+def test_retry_after_of_a_busy_media_server_sets_the_wait_before_the_next_attempt(tmp_path, header, wait):
+    """The backoff waits ``error.retry_after`` when the server gave one (seconds or an HTTP date)."""
+    downloader = MediaDownloader(retry_policy=RetryPolicy(1, 0.01, 0.02))  # one attempt: the error, no sleep
+    value = header()
+    headers = {"Retry-After": value} if value is not None else {}
+    with requests_mock.Mocker() as mock:
+        mock.get("https://cdn.test/busy.mp4", status_code=503, headers=headers)
+        with pytest.raises(MidjourneyDownloadError) as info:
+            downloader.download("https://cdn.test/busy.mp4", resolve_destination(str(tmp_path)) / "busy.mp4")
+    assert info.value.http_status == 503
+    assert info.value.retry_after == wait
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ the API key only to URLs of the API's own origin, redirects included.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping
@@ -28,6 +27,7 @@ from airflow_provider_mjvideo.exceptions import (
     MidjourneyMediaTooLargeError,
     MidjourneyMediaUnavailableError,
 )
+from airflow_provider_mjvideo.responses import retry_after_seconds
 from airflow_provider_mjvideo.retrying import RetryPolicy, TaskLogger
 from airflow_provider_mjvideo.storage.destination import DEFAULT_CHUNK_SIZE, atomic_write, ensure_directory
 from airflow_provider_mjvideo.validation import check_max_file_bytes, check_positive_int
@@ -235,12 +235,10 @@ class MediaDownloader:
         status = response.status_code
         where = redact_url(response.url or "")
         if status in (408, 429) or status >= 500:
-            retry_after = None
-            raw = response.headers.get("Retry-After")
-            with contextlib.suppress(TypeError, ValueError):
-                retry_after = max(0.0, float(raw)) if raw is not None else None
             raise MidjourneyDownloadError(
-                f"The media server could not serve {what} now ({where})", http_status=status, retry_after=retry_after
+                f"The media server could not serve {what} now ({where})",
+                http_status=status,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status != 200:
             reason = "the media server refused it"
