@@ -37,6 +37,7 @@ from airflow_provider_mjvideo.retrying import RetryPolicy
 from airflow_provider_mjvideo.storage import (
     GALLERY_NAME,
     MANIFEST_NAME,
+    TASK_MANIFESTS_DIR,
     MediaDownloader,
     resolve_destination,
     same_origin,
@@ -97,10 +98,13 @@ def test_saves_every_clip_byte_identical_with_manifest_and_gallery(hook, emulato
     assert all(clip.downloaded for clip in saved)
     assert emulator.count("media") == 4
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [GALLERY_NAME, MANIFEST_NAME, *(f"{task_id}_{i}.mp4" for i in range(4))]
+        [GALLERY_NAME, MANIFEST_NAME, TASK_MANIFESTS_DIR, *(f"{task_id}_{i}.mp4" for i in range(4))]
     )
+    assert [p.name for p in (out / TASK_MANIFESTS_DIR).iterdir()] == [f"{task_id}.json"]
 
     document = json.loads((out / MANIFEST_NAME).read_text())
+    # The task's own manifest and the folder's merged one are the same document while the folder holds one task.
+    assert json.loads((out / TASK_MANIFESTS_DIR / f"{task_id}.json").read_text())["clips"] == document["clips"]
     assert document["version"] == 1
     assert [(c["mj_task_id"], c["index"], c["file"], c["bytes"], c["sha256"]) for c in document["clips"]] == [
         (task_id, i, f"{task_id}_{i}.mp4", len(expected[i]), sha(expected[i])) for i in range(4)
@@ -344,6 +348,7 @@ def test_dropped_connection_leaves_no_file_and_is_retryable(hook, emulator, tmp_
     assert target.read_bytes() == b"an older complete file"  # never replaced by a partial file
     assert leftovers(tmp_path) == []
     assert not (tmp_path / MANIFEST_NAME).exists()
+    assert not (tmp_path / TASK_MANIFESTS_DIR).exists()
 
 
 def test_a_drop_is_retried_from_scratch_then_succeeds(hook, emulator, tmp_path):
@@ -563,7 +568,7 @@ def test_dag_test_submit_wait_download(airflow_db, mj_conn, emulator, tmp_path, 
     for i in (0, 3):
         assert (folder / f"{task_id}_{i}.mp4").read_bytes() == media.clip_bytes(i)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [GALLERY_NAME, MANIFEST_NAME, f"{task_id}_0.mp4", f"{task_id}_3.mp4"]
+        [GALLERY_NAME, MANIFEST_NAME, TASK_MANIFESTS_DIR, f"{task_id}_0.mp4", f"{task_id}_3.mp4"]
     )
     assert emulator.count("media") == 2
     assert SECRET_KEY not in json.dumps(list(xcoms(run.dag_id, run.run_id, raw=True).values()), default=str)

@@ -32,9 +32,12 @@ class DownloadVideoOperator(BaseOperator):
     The operator fetches the task itself, so the clip URLs are fresh even when the upstream XCom is
     old. Each clip is streamed in chunks to ``<destination>/<task id>_<index>.mp4`` through a
     temporary ``.part-<random>`` name (never a partial file under the final name), hashed with
-    sha256 while streaming, and checked for status, ``Content-Type`` and length. ``manifest.json``
-    and an ``index.html`` gallery are written next to the files. A file that an earlier run saved
-    and that still matches its manifest entry (size and sha256) is reused without any request.
+    sha256 while streaming, and checked for status, ``Content-Type`` and length. The task's
+    ``manifests/<task id>.json`` is written next to the files, then the folder's ``manifest.json``
+    and ``index.html`` gallery are rebuilt from every task's, so mapped downloads of different tasks
+    may share one destination and run at the same time (not two downloads of the same task at once).
+    A file that an earlier run saved and that still matches its manifest entry (size and sha256) is
+    reused without any request.
 
     **XCom return value:** the manifest, a list of ``{"index", "url", "path", "bytes", "sha256"}``
     dicts (one per clip, in ``indexes`` order; ``path`` is the file's URI) — never the bytes.

@@ -18,18 +18,22 @@ runs; it can be called from your own tasks too. For each clip it:
 * sends the connection's API key only to URLs of the same origin (scheme, host, port) as the
   connection's base URL, redirects included; clips on a CDN never see the key.
 
-Next to the files it writes ``manifest.json`` (what was saved, with sizes and hashes) and an
-``index.html`` gallery. A clip whose file is present and matches the manifest of an earlier run
-(same task id, clip index and file name; size and sha256 recomputed from the file on disk) is reused
-without any request to the media server: a finished Midjourney clip never changes, so the task id
-and index identify its content. ``overwrite=True`` downloads again regardless.
+Next to the files it writes ``manifests/<task id>.json`` (what was saved, with sizes and hashes),
+then rebuilds the folder's ``manifest.json`` (every task's clips) and ``index.html`` gallery from all
+of them, so mapped downloads of several tasks may save into one folder at the same time. A clip whose
+file is present and matches the manifest of an earlier run (same task id, clip index and file name;
+size and sha256 recomputed from the file on disk) is reused without any request to the media server:
+a finished Midjourney clip never changes, so the task id and index identify its content.
+``overwrite=True`` downloads again regardless.
 
 The modules, one job each:
 
 * :mod:`~airflow_provider_mjvideo.storage.destination`: destination URIs to usable folders, atomic writes;
 * :mod:`~airflow_provider_mjvideo.storage.downloader`: :class:`MediaDownloader`, one URL to one file;
-* :mod:`~airflow_provider_mjvideo.storage.manifest`: ``manifest.json`` and the reuse check;
+* :mod:`~airflow_provider_mjvideo.storage.manifest`: the manifest files and the reuse check;
 * :mod:`~airflow_provider_mjvideo.storage.gallery`: ``index.html``;
+* :mod:`~airflow_provider_mjvideo.storage.folder`: ``manifest.json`` and ``index.html`` rebuilt from
+  the per-task manifests, and why concurrent saves are safe;
 * :mod:`~airflow_provider_mjvideo.storage.clips`: :func:`save_task_clips`, which puts them together.
 """
 
@@ -53,13 +57,18 @@ from airflow_provider_mjvideo.storage.downloader import (
     redact_url,
     same_origin,
 )
+from airflow_provider_mjvideo.storage.folder import rebuild_folder
 from airflow_provider_mjvideo.storage.gallery import GALLERY_NAME, render_gallery
 from airflow_provider_mjvideo.storage.manifest import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
+    TASK_MANIFESTS_DIR,
+    collect_entries,
     manifest_document,
     merge_entries,
     read_manifest,
+    read_task_manifest,
+    task_manifest_path,
 )
 
 __all__ = [
@@ -71,20 +80,25 @@ __all__ = [
     "MANIFEST_VERSION",
     "MAX_REDIRECTS",
     "PROVIDER_FOR_SCHEME",
+    "TASK_MANIFESTS_DIR",
     "XCOM_KEYS",
     "DownloadResult",
     "MediaDownloader",
     "SavedClip",
     "clip_filename",
+    "collect_entries",
     "hash_file",
     "human_size",
     "manifest_document",
     "merge_entries",
     "read_manifest",
+    "read_task_manifest",
+    "rebuild_folder",
     "redact_url",
     "render_gallery",
     "resolve_destination",
     "same_origin",
     "save_task_clips",
+    "task_manifest_path",
     "write_bytes_atomic",
 ]

@@ -7,7 +7,6 @@ called from your own tasks too.
 
 from __future__ import annotations
 
-import json
 import logging
 import posixpath
 from dataclasses import dataclass
@@ -21,17 +20,16 @@ from airflow_provider_mjvideo.exceptions import (
 )
 from airflow_provider_mjvideo.models import MidjourneyTask, TaskStatus
 from airflow_provider_mjvideo.retrying import TaskLogger
-from airflow_provider_mjvideo.storage.destination import ensure_directory, resolve_destination, write_bytes_atomic
+from airflow_provider_mjvideo.storage.destination import ensure_directory, resolve_destination
 from airflow_provider_mjvideo.storage.downloader import DEFAULT_MAX_FILE_BYTES, MediaDownloader, redact_url
-from airflow_provider_mjvideo.storage.gallery import GALLERY_NAME, render_gallery
+from airflow_provider_mjvideo.storage.folder import rebuild_folder
 from airflow_provider_mjvideo.storage.manifest import (
-    MANIFEST_NAME,
     entry_key,
     is_reusable,
-    manifest_document,
     merge_entries,
     now_iso,
-    read_manifest,
+    recorded_entries,
+    write_task_manifest,
 )
 from airflow_provider_mjvideo.validation import MAX_INDEX, check_indexes, check_max_file_bytes, check_task_id
 
@@ -103,9 +101,13 @@ def save_task_clips(
     logger: TaskLogger | None = None,
 ) -> list[SavedClip]:
     """
-    Fetch a finished task (for fresh URLs) and save its clips, ``manifest.json`` and ``index.html``.
+    Fetch a finished task (for fresh URLs) and save its clips and ``manifests/<task id>.json``; then
+    rebuild the folder's ``manifest.json`` and ``index.html`` from every task's manifest.
 
-    Every parameter is checked, and the destination's filesystem resolved, before any request.
+    Every parameter is checked, and the destination's filesystem resolved, before any request. Saves
+    of *different* tasks into one folder may run at the same time (mapped downloads): none loses
+    another's entries (see :mod:`~airflow_provider_mjvideo.storage.folder`). Two saves of the *same*
+    task into one folder at once are not supported: the last one's manifest wins.
 
     :param hook: the API hook (used for ``get_task``, its base URL, key and timeout).
     :param mj_task_id: the finished task.
@@ -136,7 +138,7 @@ def save_task_clips(
             )
 
     ensure_directory(directory)
-    previous = read_manifest(directory)
+    previous = recorded_entries(directory, task.id)
     by_key = {entry_key(entry): entry for entry in previous}
     own = downloader is None
     downloader = downloader or MediaDownloader.for_hook(hook, max_bytes=max_file_bytes, logger=logger)
@@ -176,9 +178,8 @@ def save_task_clips(
         if own:
             downloader.close()
 
-    entries = merge_entries(previous, [clip.entry for clip in saved])
-    write_bytes_atomic(
-        directory / MANIFEST_NAME, json.dumps(manifest_document(entries), indent=2, ensure_ascii=False).encode()
-    )
-    write_bytes_atomic(directory / GALLERY_NAME, render_gallery(entries).encode())
+    # This task's own manifest first, then the folder's views rebuilt from every task's: see storage.folder
+    # for why saves of other tasks into the same folder at the same moment lose nothing.
+    write_task_manifest(directory, task.id, merge_entries(previous, [clip.entry for clip in saved]))
+    rebuild_folder(directory)
     return saved

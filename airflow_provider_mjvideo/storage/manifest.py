@@ -1,6 +1,16 @@
 """
-``manifest.json``: what a destination folder holds (one entry per clip, with size and sha256), read,
-merged and written back; and the check that a clip already on storage is the one an entry recorded.
+The manifests of a destination folder: what it holds (one entry per clip, with size and sha256), and
+the check that a clip already on storage is the one an entry recorded.
+
+Layout::
+
+    <folder>/manifests/<task id>.json   one per Midjourney task: its clips, written only by a save of that task
+    <folder>/manifest.json              the merged view of every task's clips (rebuilt by storage.folder)
+
+Both files are the same document, :func:`manifest_document` (``version`` 1, ``generator``,
+``updated_at``, ``clips``). Folders written before the per-task files existed have only
+``manifest.json``; their entries still count: a task without a file under ``manifests/`` is read
+from ``manifest.json``.
 
 An entry is identified by ``(mj_task_id, index)``: a finished Midjourney clip never changes, so the
 task id and clip index identify its content (the URL does not: URLs are re-signed and expire).
@@ -10,20 +20,25 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 from airflow_provider_mjvideo import __version__
-from airflow_provider_mjvideo.storage.destination import fs_path, hash_file
+from airflow_provider_mjvideo.storage.destination import ensure_directory, fs_path, hash_file, write_bytes_atomic
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 log = logging.getLogger(__name__)
 
+#: The folder's merged manifest.
 MANIFEST_NAME: Final = "manifest.json"
+#: The sub-folder of the per-task manifests, ``<task id>.json`` each.
+TASK_MANIFESTS_DIR: Final = "manifests"
 MANIFEST_VERSION: Final = 1
+_TASK_MANIFEST_SUFFIX: Final = ".json"
 #: The most of a manifest file read: far more than any folder of clips needs, far less than a stray video.
 _MAX_MANIFEST_BYTES: Final = 16 << 20
 
@@ -41,25 +56,113 @@ def entry_key(entry: Mapping[str, Any]) -> tuple[str, int] | None:
     return None
 
 
-def read_manifest(directory: ObjectStoragePath) -> list[dict[str, Any]]:
-    """
-    The clip entries of ``directory/manifest.json``; ``[]`` when missing or unreadable.
-
-    :param directory: the destination folder.
-    """
-    path = directory / MANIFEST_NAME
+def _read_entries(path: ObjectStoragePath) -> list[dict[str, Any]] | None:
+    """The clip entries of one manifest file; ``None`` when it is missing or unreadable."""
     try:
         with path.fs.open(fs_path(path), "rb") as handle:
             data = json.loads(handle.read(_MAX_MANIFEST_BYTES))
     except FileNotFoundError:
-        return []
+        return None
     except Exception as err:
         log.warning("Ignoring unreadable %s: %s", path, err)
-        return []
+        return None
     clips = data.get("clips") if isinstance(data, dict) else None
     if not isinstance(clips, list):
-        return []
+        log.warning("Ignoring %s: it has no list of clips", path)
+        return None
     return [dict(entry) for entry in clips if isinstance(entry, dict) and entry_key(entry)]
+
+
+def read_manifest(directory: ObjectStoragePath) -> list[dict[str, Any]]:
+    """
+    The clip entries of ``directory/manifest.json`` (the merged view); ``[]`` when missing or unreadable.
+
+    :param directory: the destination folder.
+    """
+    return _read_entries(directory / MANIFEST_NAME) or []
+
+
+def task_manifest_path(directory: ObjectStoragePath, mj_task_id: str) -> ObjectStoragePath:
+    """
+    Where the manifest of one task's clips lives: ``<directory>/manifests/<task id>.json``.
+
+    :param directory: the destination folder.
+    :param mj_task_id: a checked task id (never contains ``/``).
+    """
+    return directory / TASK_MANIFESTS_DIR / f"{mj_task_id}{_TASK_MANIFEST_SUFFIX}"
+
+
+def _own_entries(entries: Iterable[dict[str, Any]], mj_task_id: str) -> list[dict[str, Any]]:
+    return [entry for entry in entries if entry.get("mj_task_id") == mj_task_id]
+
+
+def read_task_manifest(directory: ObjectStoragePath, mj_task_id: str) -> list[dict[str, Any]] | None:
+    """
+    The entries of one task's manifest file; ``None`` when the task has none (or it is unreadable).
+
+    :param directory: the destination folder.
+    :param mj_task_id: the task.
+    """
+    entries = _read_entries(task_manifest_path(directory, mj_task_id))
+    return None if entries is None else _own_entries(entries, mj_task_id)
+
+
+def recorded_entries(directory: ObjectStoragePath, mj_task_id: str) -> list[dict[str, Any]]:
+    """
+    What the folder records of one task's clips: its manifest file, else (a folder written before
+    per-task manifests existed) its entries in ``manifest.json``.
+
+    :param directory: the destination folder.
+    :param mj_task_id: the task.
+    """
+    own = read_task_manifest(directory, mj_task_id)
+    return own if own is not None else _own_entries(read_manifest(directory), mj_task_id)
+
+
+def write_task_manifest(directory: ObjectStoragePath, mj_task_id: str, entries: list[dict[str, Any]]) -> None:
+    """
+    Write one task's manifest file atomically (temporary name, then move).
+
+    Only a save of ``mj_task_id`` writes this file, so saves of different tasks never write the same
+    manifest file; two saves of the *same* task at once still race here (the last one wins).
+
+    :param directory: the destination folder.
+    :param mj_task_id: the task.
+    :param entries: every entry of that task's clips (earlier ones merged in by the caller).
+    """
+    path = task_manifest_path(directory, mj_task_id)
+    ensure_directory(path.parent)
+    write_bytes_atomic(path, manifest_bytes(entries))
+
+
+def collect_entries(directory: ObjectStoragePath) -> list[dict[str, Any]]:
+    """
+    Every clip entry of the folder, sorted by task id and index: each per-task manifest under
+    ``manifests/``, plus the ``manifest.json`` entries of tasks that have none there (folders written
+    before per-task manifests existed).
+
+    The listing bypasses fsspec's listings cache, so it sees every file whose upload has completed.
+
+    :param directory: the destination folder.
+    """
+    folder = directory / TASK_MANIFESTS_DIR
+    fs = folder.fs
+    fs.invalidate_cache(fs_path(folder))
+    try:
+        names = [posixpath.basename(str(name)) for name in fs.ls(fs_path(folder), detail=False)]
+    except FileNotFoundError:
+        names = []
+    per_task: list[dict[str, Any]] = []
+    recorded: set[str] = set()
+    # ``.part-<random>`` files of writes in progress do not end in .json: they are skipped.
+    for name in sorted(name for name in names if name.endswith(_TASK_MANIFEST_SUFFIX)):
+        mj_task_id = name[: -len(_TASK_MANIFEST_SUFFIX)]
+        entries = read_task_manifest(directory, mj_task_id)
+        if entries is not None:
+            recorded.add(mj_task_id)
+            per_task.extend(entries)
+    legacy = [entry for entry in read_manifest(directory) if entry["mj_task_id"] not in recorded]
+    return merge_entries(legacy, per_task)
 
 
 def merge_entries(previous: Iterable[Mapping[str, Any]], current: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -79,7 +182,7 @@ def merge_entries(previous: Iterable[Mapping[str, Any]], current: Iterable[Mappi
 
 def manifest_document(entries: list[dict[str, Any]]) -> dict[str, Any]:
     """
-    The JSON document written to ``manifest.json``.
+    The JSON document of a manifest file (the merged ``manifest.json`` and each per-task file alike).
 
     :param entries: the clip entries, in order.
     """
@@ -89,6 +192,15 @@ def manifest_document(entries: list[dict[str, Any]]) -> dict[str, Any]:
         "updated_at": now_iso(),
         "clips": entries,
     }
+
+
+def manifest_bytes(entries: list[dict[str, Any]]) -> bytes:
+    """
+    :func:`manifest_document` as the UTF-8 JSON written to storage.
+
+    :param entries: the clip entries, in order.
+    """
+    return json.dumps(manifest_document(entries), indent=2, ensure_ascii=False).encode()
 
 
 def is_reusable(previous: Mapping[str, Any] | None, target: ObjectStoragePath, name: str) -> bool:
