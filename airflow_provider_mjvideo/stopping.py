@@ -31,14 +31,36 @@ if TYPE_CHECKING:
 
 #: The task-instance state in which a wait is still wanted: a trigger stopped then was moved, not killed.
 STILL_DEFERRED: Final = "deferred"
-#: Seconds a trigger's ``on_kill`` may spend in all (below ``[triggerer] on_kill_timeout``, 30 by default).
-ON_KILL_BUDGET: Final = 20.0
-#: Seconds the task-instance state look-up may take within that budget. A triggerer that has just woken from a
-#: stall answers slowly (its supervisor first catches up on heartbeats); no answer in time means "do not cancel".
-STATE_LOOKUP_TIMEOUT: Final = 10.0
+#: Parts of ``[triggerer] on_kill_timeout`` (30 s by default) that a trigger's ``on_kill`` may use: for the state
+#: look-up, and in all. The look-up gets half: a triggerer's supervisor answers its first look-up only after it has
+#: built its in-process execution API, and one that has just woken from a stall first catches up on heartbeats
+#: (5 to 12 s seen on a busy 2-core machine). No answer in time means "do not cancel".
+STATE_LOOKUP_SHARE: Final = 0.5
+ON_KILL_SHARE: Final = 0.8
+#: Seconds of ``[triggerer] on_kill_timeout`` when Airflow's configuration does not say.
+DEFAULT_ON_KILL_TIMEOUT: Final = 30.0
+#: Seconds the look-up may take when no budget is given (outside a triggerer's on_kill).
+STATE_LOOKUP_TIMEOUT: Final = STATE_LOOKUP_SHARE * DEFAULT_ON_KILL_TIMEOUT
 #: Attempts of the cancel request from a trigger (the first included) and their backoff scale.
 ON_KILL_CANCEL_ATTEMPTS: Final = 2
 ON_KILL_RETRY_DELAY: Final = 0.5
+
+
+def on_kill_limits() -> tuple[float, float]:
+    """
+    ``(look-up timeout, whole budget)`` in seconds for a trigger's ``on_kill``, from ``[triggerer] on_kill_timeout``.
+
+    Airflow stops waiting for ``on_kill`` at that timeout; staying within a share of it leaves the cancel's log
+    line and the triggerer's own bookkeeping room.
+    """
+    from airflow.providers.common.compat.sdk import conf
+
+    try:
+        limit = conf.getfloat("triggerer", "on_kill_timeout", fallback=DEFAULT_ON_KILL_TIMEOUT)
+    except (TypeError, ValueError):
+        limit = DEFAULT_ON_KILL_TIMEOUT
+    limit = limit if limit > 0 else DEFAULT_ON_KILL_TIMEOUT
+    return STATE_LOOKUP_SHARE * limit, ON_KILL_SHARE * limit
 
 
 @dataclass(frozen=True)
@@ -175,7 +197,7 @@ def cancel_after_stop(
 
 
 async def acancel_after_stop(
-    midjourney_conn_id: str, mj_task_id: str, why: str, *, logger: TaskLogger, budget: float = ON_KILL_BUDGET
+    midjourney_conn_id: str, mj_task_id: str, why: str, *, logger: TaskLogger, budget: float
 ) -> bool | None:
     """
     Best-effort cancel from a trigger, bounded by ``budget`` seconds; never raises (cancellation passes through).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -116,6 +117,75 @@ def check_positive_number(name: str, value: Any, *, allow_none: bool = False) ->
 #: Words a rendered template or a connection extra may use for a boolean (any case).
 TRUE_WORDS: Final = frozenset({"true", "yes", "on", "1"})
 FALSE_WORDS: Final = frozenset({"false", "no", "off", "0"})
+
+
+def check_max_file_bytes(value: Any) -> int:
+    """
+    Return ``value`` if it is a usable ``max_file_bytes`` cap: a positive integer number of bytes.
+
+    :param value: the value to check.
+    :raises MidjourneyValidationError: naming ``max_file_bytes``.
+    """
+    return check_positive_int("max_file_bytes", value, unit="bytes")
+
+
+def check_indexes(value: Any) -> list[int] | None:
+    """
+    Return clip indexes as a list of distinct ints ``0``-:data:`MAX_INDEX`, in order (``None`` meaning every clip).
+
+    :param value: one int, a list/tuple of ints or digit strings, or a rendered template's ``"[0, 2]"`` / ``"1"``;
+        ``None``, ``""``, ``"none"`` or ``"null"`` for every clip.
+    :raises MidjourneyValidationError: naming ``indexes``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in ("", "none", "null"):
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise MidjourneyValidationError(
+                "indexes", f"must be clip indexes 0-{MAX_INDEX} such as [0, 2], got {text!r:.80}"
+            ) from None
+    items = [value] if isinstance(value, (int, str)) and not isinstance(value, bool) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise MidjourneyValidationError(
+            "indexes", f"must be a non-empty list of clip indexes 0-{MAX_INDEX}, got {value!r:.80}"
+        )
+    out: list[int] = []
+    for item in items:
+        if isinstance(item, str) and item.strip().isdigit():
+            item = int(item)
+        if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= MAX_INDEX:
+            raise MidjourneyValidationError("indexes", f"each index must be an integer 0-{MAX_INDEX}, got {item!r:.40}")
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def check_destination(value: Any) -> str:
+    """
+    Return a destination folder as a URI: ``file:///abs/dir/``, ``s3://bucket/prefix/``… as given (stripped),
+    an absolute local path as ``file://<path>``. Syntax only: whether a filesystem serves the scheme is
+    :func:`airflow_provider_mjvideo.storage.resolve_destination`'s business.
+
+    :param value: the destination (a string or an ``os.PathLike``).
+    :raises MidjourneyValidationError: naming ``destination``: empty, not a string, or a relative path.
+    """
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise MidjourneyValidationError(
+            "destination", f"must be a non-empty storage URI such as file:///data/mj/, got {value!r:.80}"
+        )
+    text = str(value).strip()
+    if "://" in text:
+        return text
+    if not text.startswith("/"):
+        raise MidjourneyValidationError(
+            "destination", f"must be a URI (file:///…, s3://…, gs://…) or an absolute path, got {text!r:.80}"
+        )
+    return f"file://{text}"
 
 
 def check_bool(name: str, value: Any) -> bool:

@@ -6,8 +6,9 @@ Chain: generate a video from an image, then extend it twice, waiting in the trig
 Each extend takes its parent from the previous submission's XCom (``<task>.output``) and extends
 clip ``index=0``. All waits are deferrable. The DAG ends by saving the clips of all three videos
 (the final extend's among them) with a ``manifest.json`` and an ``index.html`` gallery under
-``<destination>/mjvideo_chain/<run id>/``. ``<destination>`` is the ``destination`` DAG param, else
-the ``mjvideo_destination`` Airflow Variable, else ``file:///tmp/mjvideo``.
+``<destination>/mjvideo_chain/<run id>/``; the three mapped downloads may run at the same time.
+``<destination>`` is the ``destination`` DAG param, else the ``mjvideo_destination`` Airflow
+Variable, else ``file:///tmp/mjvideo``.
 
 Runs unedited against the local emulator with ``./dev.sh demo``; against a real server, set the
 ``midjourney_default`` connection.
@@ -86,9 +87,10 @@ with DAG(
         """The ids of every video of the chain, in order, for the mapped download."""
         return [str(mj_task_id) for mj_task_id in ids]
 
-    # One download per video, one at a time: they share the folder's manifest.json and gallery.
-    save_clips = DownloadVideoOperator.partial(
-        task_id="save_clips", destination=DESTINATION, max_active_tis_per_dagrun=1
-    ).expand(mj_task_id=chain_ids(generate.output, extend_1.output, extend_2.output))
+    # One download per video, all at once into one folder: each writes only its own clips and
+    # manifests/<task id>.json, then rebuilds the shared manifest.json and gallery from every task's.
+    save_clips = DownloadVideoOperator.partial(task_id="save_clips", destination=DESTINATION).expand(
+        mj_task_id=chain_ids(generate.output, extend_1.output, extend_2.output)
+    )
 
     generate >> wait_generate >> extend_1 >> wait_extend_1 >> extend_2 >> wait_extend_2 >> save_clips

@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,14 @@ from airflow_provider_mjvideo.retrying import RetryPolicy
 from airflow_provider_mjvideo.storage import (
     GALLERY_NAME,
     MANIFEST_NAME,
+    TASK_MANIFESTS_DIR,
     MediaDownloader,
-    check_indexes,
     resolve_destination,
     same_origin,
     save_task_clips,
 )
 from airflow_provider_mjvideo.testing import MidjourneyEmulator, media
+from airflow_provider_mjvideo.validation import check_indexes
 
 IMAGE = "https://cdn.example.com/first-frame.png"
 PROMPT = "a paper boat drifting down a rainy street"
@@ -95,10 +98,13 @@ def test_saves_every_clip_byte_identical_with_manifest_and_gallery(hook, emulato
     assert all(clip.downloaded for clip in saved)
     assert emulator.count("media") == 4
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [GALLERY_NAME, MANIFEST_NAME, *(f"{task_id}_{i}.mp4" for i in range(4))]
+        [GALLERY_NAME, MANIFEST_NAME, TASK_MANIFESTS_DIR, *(f"{task_id}_{i}.mp4" for i in range(4))]
     )
+    assert [p.name for p in (out / TASK_MANIFESTS_DIR).iterdir()] == [f"{task_id}.json"]
 
     document = json.loads((out / MANIFEST_NAME).read_text())
+    # The task's own manifest and the folder's merged one are the same document while the folder holds one task.
+    assert json.loads((out / TASK_MANIFESTS_DIR / f"{task_id}.json").read_text())["clips"] == document["clips"]
     assert document["version"] == 1
     assert [(c["mj_task_id"], c["index"], c["file"], c["bytes"], c["sha256"]) for c in document["clips"]] == [
         (task_id, i, f"{task_id}_{i}.mp4", len(expected[i]), sha(expected[i])) for i in range(4)
@@ -342,6 +348,7 @@ def test_dropped_connection_leaves_no_file_and_is_retryable(hook, emulator, tmp_
     assert target.read_bytes() == b"an older complete file"  # never replaced by a partial file
     assert leftovers(tmp_path) == []
     assert not (tmp_path / MANIFEST_NAME).exists()
+    assert not (tmp_path / TASK_MANIFESTS_DIR).exists()
 
 
 def test_a_drop_is_retried_from_scratch_then_succeeds(hook, emulator, tmp_path):
@@ -351,6 +358,34 @@ def test_a_drop_is_retried_from_scratch_then_succeeds(hook, emulator, tmp_path):
     assert [r.fault for r in emulator.requests_to("media")] == ["drop", "503", None]
     assert (tmp_path / f"{task_id}_0.mp4").read_bytes() == media.clip_bytes(0)
     assert clip.xcom()["sha256"] == sha(media.clip_bytes(0))
+
+
+def _http_date(seconds_from_now: float) -> str:
+    return format_datetime(datetime.now(timezone.utc) + timedelta(seconds=seconds_from_now), usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [
+        pytest.param(lambda: "7", 7.0, id="seconds"),
+        pytest.param(lambda: _http_date(120), pytest.approx(120, abs=2), id="future-http-date"),
+        pytest.param(lambda: _http_date(-120), 0.0, id="past-http-date"),
+        pytest.param(lambda: "soon", None, id="unreadable"),
+        pytest.param(lambda: None, None, id="absent"),
+    ],
+)
+def test_retry_after_of_a_busy_media_server_sets_the_wait_before_the_next_attempt(tmp_path, header, wait):
+    """The backoff waits ``error.retry_after`` when the server gave one (seconds or an HTTP date)."""
+    downloader = MediaDownloader(retry_policy=RetryPolicy(1, 0.01, 0.02))  # one attempt: the error, no sleep
+    value = header()
+    headers = {"Retry-After": value} if value is not None else {}
+    with requests_mock.Mocker() as mock:
+        mock.get("https://cdn.test/busy.mp4", status_code=503, headers=headers)
+        with pytest.raises(MidjourneyDownloadError) as info:
+            downloader.download("https://cdn.test/busy.mp4", resolve_destination(str(tmp_path)) / "busy.mp4")
+    assert info.value.http_status == 503
+    assert info.value.retry_after == wait
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -404,6 +439,7 @@ def test_operator_is_exported_from_the_video_module_and_templated():
         ({"max_file_bytes": 1.5}, "max_file_bytes"),
         ({"destination": ""}, "destination"),
         ({"destination": "  "}, "destination"),
+        ({"destination": "relative/dir"}, "destination"),
         ({"mj_task_id": ""}, "mj_task_id"),
         ({"overwrite": "maybe"}, "overwrite"),
     ],
@@ -532,7 +568,7 @@ def test_dag_test_submit_wait_download(airflow_db, mj_conn, emulator, tmp_path, 
     for i in (0, 3):
         assert (folder / f"{task_id}_{i}.mp4").read_bytes() == media.clip_bytes(i)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [GALLERY_NAME, MANIFEST_NAME, f"{task_id}_0.mp4", f"{task_id}_3.mp4"]
+        [GALLERY_NAME, MANIFEST_NAME, TASK_MANIFESTS_DIR, f"{task_id}_0.mp4", f"{task_id}_3.mp4"]
     )
     assert emulator.count("media") == 2
     assert SECRET_KEY not in json.dumps(list(xcoms(run.dag_id, run.run_id, raw=True).values()), default=str)

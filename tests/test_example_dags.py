@@ -125,6 +125,18 @@ def test_chain_generates_and_extends_twice(example_env, capfd, caplog, tmp_path)
     final = values[("wait_extend_2", -1, "return_value")]
     assert final["video_urls"] == clip_urls(emulator, extend_2)
     assert len(final["video_urls"]) == 4
+    # The mapped download saves the three videos into one folder, not one at a time, and its views list them all.
+    assert module.dag.task_dict["save_clips"].max_active_tis_per_dagrun is None
+    saved = [entry for index in range(3) for entry in values[("save_clips", index, "return_value")]]
+    (folder,) = {Path(entry["path"].removeprefix("file://")).parent for entry in saved}
+    assert folder.is_relative_to(tmp_path)
+    every_clip = sorted((task_id, index) for task_id in (generate, extend_1, extend_2) for index in range(4))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert sorted((c["mj_task_id"], c["index"]) for c in manifest["clips"]) == every_clip
+    assert (folder / "index.html").read_text().count("<video controls") == 12
+    assert sorted(p.name for p in (folder / "manifests").iterdir()) == sorted(
+        f"{task_id}.json" for task_id in (generate, extend_1, extend_2)
+    )
     # The key never reaches XComs or logs (and the logs really were captured).
     assert SECRET_KEY not in json.dumps(list(values.values()))
     assert f"Midjourney accepted the video extend submission: task id {extend_2}" in output

@@ -22,9 +22,9 @@ from helpers import SECRET_KEY
 
 from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 from airflow_provider_mjvideo.stopping import (
-    ON_KILL_BUDGET,
     StateLookup,
     kill_verdict,
+    on_kill_limits,
     states_lookup,
     task_instance_state,
 )
@@ -87,6 +87,18 @@ def test_states_lookup_reads_one_task_instance(answer: dict, map_index: int, exp
 
 
 # ------------------------------------------------------------------------------------------ the look-up
+
+
+@pytest.mark.parametrize(("configured", "limits"), [(None, (15.0, 24.0)), ("60", (30.0, 48.0)), ("0", (15.0, 24.0))])
+def test_on_kill_stays_within_shares_of_airflows_on_kill_timeout(
+    monkeypatch: pytest.MonkeyPatch, configured: str | None, limits: tuple[float, float]
+) -> None:
+    if configured is None:
+        monkeypatch.delenv("AIRFLOW__TRIGGERER__ON_KILL_TIMEOUT", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW__TRIGGERER__ON_KILL_TIMEOUT", configured)
+
+    assert on_kill_limits() == limits
 
 
 class TaskStates:
@@ -205,7 +217,7 @@ async def test_on_kill_cancels_only_when_the_task_instance_is_no_longer_deferred
     mj_task_id = stuck_task(hook)
     task_states.answer = {RUN_ID: {"wait_generate": state}}
 
-    await asyncio.wait_for(killed_trigger(mj_task_id, mj_conn).on_kill(), ON_KILL_BUDGET + 5)
+    await asyncio.wait_for(killed_trigger(mj_task_id, mj_conn).on_kill(), on_kill_limits()[1] + 5)
 
     sent = emulator.requests_to("cancel")
     assert [(r.path, r.status) for r in sent] == [(f"/mj/task/{mj_task_id}/cancel", 200)] * cancels
@@ -266,7 +278,7 @@ async def test_on_kill_never_raises_when_the_api_is_down(
     task_states.answer = {RUN_ID: {"wait_generate": _State.FAILED}}
     emulator.stop()
 
-    await asyncio.wait_for(killed_trigger(mj_task_id, mj_conn).on_kill(), ON_KILL_BUDGET + 5)
+    await asyncio.wait_for(killed_trigger(mj_task_id, mj_conn).on_kill(), on_kill_limits()[1] + 5)
 
     assert warnings_logged(capfd)[-1].startswith(
         f"Could not cancel Midjourney task {mj_task_id} after the deferred task was stopped: Could not connect"
@@ -281,11 +293,9 @@ async def test_on_kill_is_bounded_when_the_api_hangs(
     capfd: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import airflow_provider_mjvideo.triggers.video as trigger_module
-
     mj_task_id = stuck_task(hook)
     task_states.answer = {RUN_ID: {"wait_generate": _State.FAILED}}
-    monkeypatch.setattr(trigger_module, "ON_KILL_BUDGET", 1.5)
+    monkeypatch.setenv("AIRFLOW__TRIGGERER__ON_KILL_TIMEOUT", "2")  # the whole on_kill may take 1.6 s
     emulator.config.response_delay = 4.0  # longer than the whole budget: the cancel never answers in time
     started = time.monotonic()
 

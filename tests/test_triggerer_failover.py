@@ -90,6 +90,9 @@ def deployment(tmp_path: Path, slow_emulator: MidjourneyEmulator) -> Iterator[Ai
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(HEALTH_THRESHOLD),
+            # A triggerer answers its first task-state look-up only after building its in-process execution API
+            # (5-12 s on a busy 2-core machine); the default 30 s would give on_kill's look-up 15 s.
+            "AIRFLOW__TRIGGERER__ON_KILL_TIMEOUT": "60",
             "AIRFLOW_CONN_MIDJOURNEY_DEFAULT": connection_json(slow_emulator),
         }
     )

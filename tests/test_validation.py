@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import pytest
 
 from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
-from airflow_provider_mjvideo.validation import UNRESOLVED, build_video_request, check_positive_number
+from airflow_provider_mjvideo.validation import (
+    UNRESOLVED,
+    build_video_request,
+    check_destination,
+    check_max_file_bytes,
+    check_positive_int,
+    check_positive_number,
+)
 
 IMAGE = "https://cdn.example/first.png"
 DATA_URI = "data:image/png;base64,iVBORw0KGgo="
@@ -119,3 +128,51 @@ def test_jinja_text_is_an_ordinary_value_after_rendering():
 def test_bad_intervals(value):
     with pytest.raises(MidjourneyValidationError, match="poll_interval"):
         check_positive_number("poll_interval", value)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "8.5", "-3", "", None, True, [8]])
+def test_bad_positive_integers(value):
+    with pytest.raises(MidjourneyValidationError, match=r"chunk_size.*must be a positive integer, got") as info:
+        check_positive_int("chunk_size", value)
+    assert info.value.parameter == "chunk_size"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1, 1), (8.0, 8), ("8", 8), (" 25 ", 25)])
+def test_positive_integers_from_templates_and_extras_are_read(value, expected):
+    assert check_positive_int("chunk_size", value) == expected
+
+
+def test_positive_integers_are_returned_and_the_unit_is_named_in_the_error():
+    assert check_positive_int("chunk_size", 1) == 1
+    assert check_max_file_bytes(1 << 30) == 1 << 30
+    with pytest.raises(MidjourneyValidationError, match="positive integer number of bytes, got 0"):
+        check_max_file_bytes(0)
+
+
+@pytest.mark.parametrize(
+    ("value", "uri"),
+    [
+        ("file:///data/mj/", "file:///data/mj/"),
+        ("  s3://bucket/mj/ ", "s3://bucket/mj/"),
+        ("/data/mj", "file:///data/mj"),
+        (PurePosixPath("/data/mj"), "file:///data/mj"),
+    ],
+)
+def test_destination_is_returned_as_a_uri(value, uri):
+    assert check_destination(value) == uri
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "must be a non-empty storage URI such as file:///data/mj/"),
+        ("   ", "must be a non-empty storage URI"),
+        (None, "must be a non-empty storage URI"),
+        (["/data"], "must be a non-empty storage URI"),
+        ("data/mj", r"must be a URI \(file:///…, s3://…, gs://…\) or an absolute path"),
+    ],
+)
+def test_bad_destinations(value, message):
+    with pytest.raises(MidjourneyValidationError, match=message) as info:
+        check_destination(value)
+    assert info.value.parameter == "destination"

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
-from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
-from airflow_provider_mjvideo.storage import (
-    DEFAULT_MAX_FILE_BYTES,
+from airflow_provider_mjvideo.storage import DEFAULT_MAX_FILE_BYTES, resolve_destination, save_task_clips
+from airflow_provider_mjvideo.validation import (
+    check_bool,
+    check_destination,
     check_indexes,
     check_max_file_bytes,
-    resolve_destination,
-    save_task_clips,
+    check_task_id,
+    is_unresolved,
 )
-from airflow_provider_mjvideo.validation import check_bool, check_task_id, is_unresolved
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -32,9 +32,12 @@ class DownloadVideoOperator(BaseOperator):
     The operator fetches the task itself, so the clip URLs are fresh even when the upstream XCom is
     old. Each clip is streamed in chunks to ``<destination>/<task id>_<index>.mp4`` through a
     temporary ``.part-<random>`` name (never a partial file under the final name), hashed with
-    sha256 while streaming, and checked for status, ``Content-Type`` and length. ``manifest.json``
-    and an ``index.html`` gallery are written next to the files. A file that an earlier run saved
-    and that still matches its manifest entry (size and sha256) is reused without any request.
+    sha256 while streaming, and checked for status, ``Content-Type`` and length. The task's
+    ``manifests/<task id>.json`` is written next to the files, then the folder's ``manifest.json``
+    and ``index.html`` gallery are rebuilt from every task's, so mapped downloads of different tasks
+    may share one destination and run at the same time (not two downloads of the same task at once).
+    A file that an earlier run saved and that still matches its manifest entry (size and sha256) is
+    reused without any request.
 
     **XCom return value:** the manifest, a list of ``{"index", "url", "path", "bytes", "sha256"}``
     dicts (one per clip, in ``indexes`` order; ``path`` is the file's URI) — never the bytes.
@@ -75,16 +78,9 @@ class DownloadVideoOperator(BaseOperator):
         if not is_unresolved(mj_task_id) and not isinstance(mj_task_id, Mapping):
             check_task_id("mj_task_id", mj_task_id)
         if not is_unresolved(destination):
-            self._check_destination(destination)
+            check_destination(destination)
         if not is_unresolved(indexes):
             check_indexes(indexes)
-
-    @staticmethod
-    def _check_destination(destination: Any) -> None:
-        if not isinstance(destination, str) or not destination.strip():
-            raise MidjourneyValidationError(
-                "destination", f"must be a non-empty storage URI such as file:///data/mj/, got {destination!r:.80}"
-            )
 
     @cached_property
     def hook(self) -> MidjourneyHook:
@@ -99,7 +95,7 @@ class DownloadVideoOperator(BaseOperator):
         if isinstance(raw_id, Mapping) and "id" in raw_id:  # a MidjourneyTaskSensor's summary works too
             raw_id = raw_id["id"]
         mj_task_id = check_task_id("mj_task_id", raw_id)
-        self._check_destination(self.destination)
+        check_destination(self.destination)
         indexes = check_indexes(self.indexes)
         resolve_destination(self.destination)  # a clear error for a missing filesystem, before any request
         try:

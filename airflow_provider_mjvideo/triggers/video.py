@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_mjvideo.exceptions import MidjourneyConnectionError, MidjourneyPermanentError
-from airflow_provider_mjvideo.stopping import ON_KILL_BUDGET, acancel_after_stop, kill_verdict, task_instance_state
+from airflow_provider_mjvideo.stopping import acancel_after_stop, kill_verdict, on_kill_limits, task_instance_state
 from airflow_provider_mjvideo.triggers.polling import PER_TASK_JITTER_CAP, subscribe
 from airflow_provider_mjvideo.waiting import (
     DEFAULT_MISSING_URLS_GRACE,
@@ -220,7 +220,8 @@ class MidjourneyTaskTrigger(BaseTrigger):
         if not self.cancel_on_kill:
             return
         started = time.monotonic()
-        verdict = kill_verdict(await task_instance_state(self.task_instance))
+        lookup_timeout, budget = on_kill_limits()
+        verdict = kill_verdict(await task_instance_state(self.task_instance, lookup_timeout))
         asked = time.monotonic() - started
         log = self.log.warning if verdict.warn else self.log.info
         if not verdict.cancel:
@@ -242,7 +243,7 @@ class MidjourneyTaskTrigger(BaseTrigger):
             self.mj_task_id,
             "the deferred task was stopped",
             logger=self.log,
-            budget=max(1.0, ON_KILL_BUDGET - (time.monotonic() - started)),
+            budget=max(1.0, budget - (time.monotonic() - started)),
         )
 
 
