@@ -1,10 +1,12 @@
 """A local HTTP emulator of the midjourney-proxy video API family (stdlib only).
 
 It serves the routes real servers expose (``/mj/submit/video``, ``/mj/task/{id}/fetch``,
-``/mj/task/list-by-condition``, ``/mj/task/{id}/cancel``) with the quirks of the trueai, novicezk and
-new-api flavours, a fake CDN for the resulting clips (``/media/{task}/{index}.mp4``), deterministic and
-random fault injection, and notifyHook callbacks to loopback URLs. It never opens a connection to a
-non-loopback address.
+``/mj/task/list-by-condition``, ``/mj/task/{id}/cancel``, and the image pipeline's
+``/mj/submit/imagine``, ``/mj/submit/action``, ``/mj/submit/modal``) with the quirks of the trueai,
+novicezk and new-api flavours, a fake CDN for the resulting clips and pictures
+(``/media/{task}/{index}.mp4``, ``/media/{task}/grid.png``, ``/media/{task}/{index}.png``),
+deterministic and random fault injection, and notifyHook callbacks to loopback URLs. It never opens a
+connection to a non-loopback address.
 
 Example::
 
@@ -17,7 +19,9 @@ Modules (all but this one internal):
 * :mod:`.server`: :class:`MidjourneyEmulator` (lifecycle, test-facing state, the request pipeline).
 * :mod:`.flavors`: one object per server family with that family's quirks.
 * :mod:`.routing`, :mod:`.auth`: which route a request names; whether it carries the key.
-* :mod:`.submit`: the video submit route and the answers every submission route shares.
+* :mod:`.submit`: what every submission route shares (first checks, answers, creating the task).
+* :mod:`.video`, :mod:`.imagine`, :mod:`.actions`: the submission routes (actions: buttons and the remix modal).
+* :mod:`.buttons`: the buttons of finished tasks, their custom ids, and what pressing one makes.
 * :mod:`.task_routes`, :mod:`.task_json`, :mod:`.tasks`: fetch/list/cancel, the task object, task state and timeline.
 * :mod:`.cdn`: the fake CDN (clips, thumbnails, Range). :mod:`.faults`: fault injection. :mod:`.notify`: notifyHook.
 * :mod:`.httpd`: HTTP server plumbing and the request log.

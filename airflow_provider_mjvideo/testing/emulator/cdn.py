@@ -1,4 +1,7 @@
-"""The fake CDN (internal): ``GET``/``HEAD /media/{task}/{index}.{ext}`` with Range, forced statuses and cut-offs.
+"""The fake CDN (internal): ``GET``/``HEAD /media/{task}/{name}.{ext}`` with Range, forced statuses and cut-offs.
+
+Video tasks have clips ``{i}.mp4`` and thumbnails ``{i}.jpg``; image tasks have ``{i}.png`` per picture
+and, for a 2x2 grid, ``grid.png``.
 
 The bytes come from :mod:`airflow_provider_mjvideo.testing.media`; this module only serves them.
 """
@@ -11,10 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 from airflow_provider_mjvideo.testing import media
 from airflow_provider_mjvideo.testing.emulator.config import EmulatorConfig
 from airflow_provider_mjvideo.testing.emulator.httpd import Handler, Rec, Resp, text_resp
-from airflow_provider_mjvideo.testing.emulator.tasks import TaskBook
+from airflow_provider_mjvideo.testing.emulator.tasks import Task, TaskBook
 
-MEDIA_RE = re.compile(r"^/media/([^/]+)/(\d+)\.(mp4|jpg)$")
-"""Paths of the fake CDN: task id, clip index, extension."""
+MEDIA_RE = re.compile(r"^/media/([^/]+)/(\d+|grid)\.(mp4|jpg|png)$")
+"""Paths of the fake CDN: task id, clip or picture number (or ``grid``), extension."""
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -23,7 +26,7 @@ def serve_media(
     cfg: EmulatorConfig,
     rec: Rec,
     book: TaskBook,
-    path: tuple[str, int, str],
+    path: tuple[str, str, str],
     count_fault: Callable[[str], None],
 ) -> None:
     """Answer one fake-CDN request (no auth, as CDNs have none).
@@ -33,22 +36,31 @@ def serve_media(
         cfg: The live configuration (forced statuses, clip size and type, cut-off).
         rec: The request's log entry; its status (and fault) are filled in here.
         book: The tasks, to check that the clip exists.
-        path: ``(task id, index, extension)`` from the URL.
+        path: ``(task id, number or "grid", extension)`` from the URL.
         count_fault: Called with ``"truncated"`` when the body is cut off on purpose.
     """
-    task_id, index, ext = path
-    forced = cfg.media_status.get(f"{task_id}/{index}", cfg.media_status.get("*"))
+    task_id, name, ext = path
+    forced = cfg.media_status.get(f"{task_id}/{name}", cfg.media_status.get("*"))
     if forced:
         _send(handler, rec, text_resp(int(forced)))
         return
     with book.lock:
         task = book.tasks.get(task_id)
-    if task is None or not 0 <= index < task.batch_size:
+    index = int(name) if name.isdigit() else -1
+    data: bytes | None = None
+    if ext == "png":
+        data = _picture(task, name)
+        missing = data is None
+    else:
+        missing = task is None or not 0 <= index < task.batch_size
+    if missing:
         _send(handler, rec, text_resp(404))
         return
     clip = index % media.CLIP_COUNT
-    data: bytes | None = None
-    if ext == "jpg":
+    if data is not None:
+        content_type = "image/png"
+        size = len(data)
+    elif ext == "jpg":
         content_type = "image/jpeg"
         data = media.thumbnail_bytes(clip)
         size = len(data)
@@ -71,7 +83,7 @@ def serve_media(
     handler.send_header("Accept-Ranges", "bytes")
     handler.send_header("Cache-Control", "public, max-age=86400")
     handler.send_header("Access-Control-Allow-Origin", "*")
-    handler.send_header("ETag", f'"{task_id}-{index}-{size}"')
+    handler.send_header("ETag", f'"{task_id}-{name}-{size}"')
     if status == 206:
         handler.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
     handler.end_headers()
@@ -91,6 +103,16 @@ def serve_media(
         return
     for piece in chunks:
         handler.wfile.write(piece)
+
+
+def _picture(task: Task | None, name: str) -> bytes | None:
+    """Return the PNG ``name`` of an image task, or None when the task has no such picture."""
+    colours = task.image_colours if task is not None else []
+    if name == "grid" and len(colours) == 4:
+        return media.grid_png((colours[0], colours[1], colours[2], colours[3]))
+    if name.isdigit() and int(name) < len(colours):
+        return media.image_png(colours[int(name)])
+    return None
 
 
 def _send(handler: Handler, rec: Rec, resp: Resp) -> None:

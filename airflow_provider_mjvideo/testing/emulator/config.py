@@ -6,8 +6,15 @@ from dataclasses import dataclass, field
 
 from airflow_provider_mjvideo.testing.emulator.flavors import FLAVOR_BY_NAME
 
-ROUTES = ("submit", "fetch", "list", "cancel", "media", "other")
-"""Route names used in the request log, :meth:`MidjourneyEmulator.count` and ``fail_next``."""
+ROUTES = ("submit", "imagine", "action", "modal", "fetch", "list", "cancel", "media", "other")
+"""Route names used in the request log, :meth:`MidjourneyEmulator.count` and ``fail_next``.
+
+``"submit"`` is ``POST /mj/submit/video``; ``"imagine"``, ``"action"`` and ``"modal"`` the other
+``/mj/submit/...`` routes.
+"""
+SUBMISSION_ROUTES = ("submit", "imagine", "action", "modal")
+"""The paid routes that create or confirm tasks (fault group ``submit``, ``accepted``/``rejected`` counters)."""
+BOT_TYPES = ("MID_JOURNEY", "NIJI_JOURNEY")
 FAULT_KINDS = ("500", "502", "503", "504", "429", "slow", "drop", "malformed")
 """Injectable fault kinds, in the order in which rates are accumulated for a draw."""
 FLAVORS = tuple(FLAVOR_BY_NAME)
@@ -28,13 +35,14 @@ class FaultConfig:
     Attributes:
         seed: Seed of the fault random generator (re-seeded whenever this object or the seed changes).
         fetch: Rates for fetch, list-by-condition and cancel requests.
-        submit: Rates for submit requests; a faulted submit creates no task.
+        submit: Rates for the submission routes (video, imagine, action, modal); a faulted one creates no task.
         media: Rates for clip and thumbnail downloads.
         retry_after: Seconds sent in the ``Retry-After`` header of injected 429s.
         slow_seconds: Delay of the "slow" fault before the normal answer.
         fail_next: Deterministic queue of ``(target, kind)``; each entry is consumed by the first request
             whose route name (``"fetch"``, ``"list"``, ...), route group (``"fetch"`` covers list and
-            cancel too) matches ``target``, or any API request when ``target`` is ``"*"``.
+            cancel too, ``"submit"`` imagine, action and modal too) matches ``target``, or any API request
+            when ``target`` is ``"*"``.
     """
 
     seed: int = 0
@@ -56,13 +64,15 @@ class EmulatorConfig:
             ``"mj-api-secret"``, ``"raw"`` (``Authorization: <key>`` or ``mj-api-secret``; Bearer is
             rejected) or ``"any"`` of those.
         flavor: ``"trueai"``, ``"novicezk"`` or ``"newapi"`` (error shapes, routes, quirks).
-        video_duration: Seconds from submit to SUCCESS (snapshotted per task at submit).
+        video_duration: Seconds from submit to SUCCESS (snapshotted per task at submit); also of image tasks
+            (imagine, upscale, variation, reroll) unless ``image_duration`` is set.
         urls_after_success: Seconds a task is SUCCESS without video URLs (snapshotted per task).
         url_shape: Where clip URLs appear on SUCCESS, one of :data:`URL_SHAPES`.
         batch_size: Clips per task unless the submit body's ``batchSize`` (1, 2 or 4) says otherwise.
-        fail_rate: Chance that an accepted task ends in FAILURE (seeded by ``seed``).
+        fail_rate: Chance that a new task (any kind) ends in FAILURE (seeded by ``seed``).
         seed: Seed of the outcome random generator (applied at construction and :meth:`reset`).
-        submit_codes: Queue of codes forced on the next submits (1, 21, 22 accept; others reject).
+        submit_codes: Queue of codes forced on the next submissions, whichever of the four submission routes
+            they come to (1, 21, 22 accept; others reject).
         unknown_fetch: trueai answer for an unknown task id: ``"empty"`` (200, empty body),
             ``"null"`` (200, ``null``) or ``"204"``.
         newapi_blank_status_seconds: new-api serves ``status: ""`` for this long after submit.
@@ -81,6 +91,12 @@ class EmulatorConfig:
         faults: Fault injection settings.
         fail_next: Same as ``faults.fail_next``; consulted first.
         max_recorded_requests: Oldest request log entries are dropped beyond this many.
+        image_duration: Seconds from submit to SUCCESS of image tasks; None means ``video_duration``.
+        remix: Remix mode of the account: pressing a variation, reroll or animate button answers code 21
+            (new-api: 1) and leaves the new task in ``MODAL`` until ``POST /mj/submit/modal`` confirms it.
+        video_route: Whether ``POST /mj/submit/video`` exists (404 when False, as on novicezk's open-source
+            proxy, which has no video route); also whether upscales carry Animate buttons. Defaults to True
+            for every flavour, novicezk included, so that a flavour switch keeps video working.
     """
 
     api_key: str = "emulator-key"
@@ -109,6 +125,9 @@ class EmulatorConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     fail_next: list[tuple[str, str]] = field(default_factory=list)
     max_recorded_requests: int = 100_000
+    image_duration: float | None = None
+    remix: bool = False
+    video_route: bool = True
 
     def __post_init__(self) -> None:
         """Reject unknown enumerated values early."""

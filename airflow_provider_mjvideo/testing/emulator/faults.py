@@ -6,12 +6,15 @@ import random
 import threading
 from http import HTTPStatus
 
-from airflow_provider_mjvideo.testing.emulator.config import FAULT_KINDS, EmulatorConfig
+from airflow_provider_mjvideo.testing.emulator.config import FAULT_KINDS, SUBMISSION_ROUTES, EmulatorConfig
 from airflow_provider_mjvideo.testing.emulator.httpd import Resp, json_resp
 
 #: Fault group of each route name: the rates of ``FaultConfig.<group>`` apply, and a ``fail_next`` target
 #: may name the group. Routes outside the map (``"other"``) never get a fault.
-ROUTE_GROUP = {"submit": "submit", "fetch": "fetch", "list": "fetch", "cancel": "fetch", "media": "media"}
+ROUTE_GROUP = {
+    **dict.fromkeys(SUBMISSION_ROUTES, "submit"),
+    **{"fetch": "fetch", "list": "fetch", "cancel": "fetch", "media": "media"},
+}
 
 _HTML_ERROR = (
     "<html>\r\n<head><title>{code} {phrase}</title></head>\r\n<body>\r\n"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mjvideo.testing.emulator.httpd import Resp, is_int, json_resp
+from airflow_provider_mjvideo.testing.emulator.buttons import PRESSES, verb_of
+from airflow_provider_mjvideo.testing.emulator.httpd import Resp, code_resp, is_int, json_resp
 
 if TYPE_CHECKING:
     from airflow_provider_mjvideo.testing.emulator.config import EmulatorConfig
@@ -20,6 +21,8 @@ class Flavor:
     name: ClassVar[str]
     #: Whether ``POST /mj/task/{id}/cancel`` exists (404 otherwise).
     has_cancel: ClassVar[bool] = False
+    #: Whether finished image tasks also list their single pictures in ``imageUrls``.
+    lists_image_urls: ClassVar[bool] = False
 
     def unauthorized(self) -> Resp:
         """Return the answer to a request with a missing or wrong key."""
@@ -45,12 +48,29 @@ class Flavor:
         """Return the answer to a submit whose ``state`` the server refuses, else None."""
         return None
 
+    def bad_base64(self) -> Resp:
+        """Return the answer to an imagine whose ``base64Array`` holds something other than a data URI."""
+        return code_resp(4, "base64Array items must be data:<mime>;base64,<data> URIs")
+
+    def refuse_button(self, customid: str) -> Resp | None:
+        """Return the answer to an action whose ``customId`` the server refuses before any lookup, else None."""
+        return None
+
+    def task_missing(self) -> Resp:
+        """Return the answer to an action or modal on a task id the server does not know."""
+        return code_resp(3, "Task not found")
+
+    def parent_not_success(self, status: str) -> Resp:
+        """Return the answer to an action on a task that is not SUCCESS."""
+        return code_resp(4, f"Parent task status is {status}, not SUCCESS")
+
 
 class TrueAI(Flavor):
     """trueai-org/midjourney-proxy (C#): plain-text 401, cancel route, state capped at 255 characters."""
 
     name = "trueai"
     has_cancel = True
+    lists_image_urls = True
     #: Longest ``state`` accepted; longer ones get trueai's ``{"success": false}`` envelope.
     max_state_length: ClassVar[int] = 255
 
@@ -72,6 +92,14 @@ class TrueAI(Flavor):
             return json_resp(200, {"success": False, "code": -1, "message": "state too long"})
         return None
 
+    def bad_base64(self) -> Resp:
+        """trueai's own words: "bad base64"."""
+        return code_resp(4, "base64格式错误")
+
+    def task_missing(self) -> Resp:
+        """trueai answers HTTP 404 with code 3, as for the parent of a video extend."""
+        return code_resp(3, "Task not found", status=404)
+
 
 class NoviceZK(Flavor):
     """novicezk/midjourney-proxy (Java): 401 with an empty body, ``null`` for unknown ids, no cancel."""
@@ -81,6 +109,13 @@ class NoviceZK(Flavor):
     def unauthorized(self) -> Resp:
         """novicezk answers 401 with an empty body."""
         return Resp(401, b"", content_type=None)
+
+    def refuse_button(self, customid: str) -> Resp | None:
+        """novicezk predates Midjourney video: its action route knows no animate button."""
+        press = PRESSES.get(verb_of(customid) or "")
+        if press is not None and press.action == "VIDEO":
+            return code_resp(4, f"Unsupported action: {customid}")
+        return None
 
 
 class NewAPI(Flavor):
@@ -110,11 +145,31 @@ class NewAPI(Flavor):
             return self.gateway_error("json: cannot unmarshal string into Go struct field index of type int")
         return None
 
+    def refuse_button(self, customid: str) -> Resp | None:
+        """new-api maps a custom id to a billing action first and knows no video ones (``unknown_action``)."""
+        parts = customid.split("::")
+        action = parts[2] if len(parts) > 2 and parts[1] == "JOB" else parts[1] if len(parts) > 1 else ""
+        if any(known in action for known in _NEWAPI_ACTIONS) or action in _NEWAPI_EXACT_ACTIONS:
+            return None
+        return self.gateway_error(f"unknown_action:{customid}")
+
+    def task_missing(self) -> Resp:
+        """new-api looks the task up in its own database first: HTTP 400 ``task_no_found``."""
+        return self.gateway_error("task_no_found")
+
+    def parent_not_success(self, status: str) -> Resp:
+        """new-api checks the status itself: HTTP 400 ``task_status_not_success``."""
+        return self.gateway_error("task_status_not_success")
+
     @staticmethod
     def gateway_error(description: str, code: int = 4) -> Resp:
         """Return new-api's own HTTP 400 error shape."""
         return json_resp(400, {"description": description, "type": "upstream_error", "code": code})
 
+
+#: Actions new-api recognises in a custom id by substring, as its source does, and those it matches exactly.
+_NEWAPI_ACTIONS = ("upsample", "variation", "pan", "reroll")
+_NEWAPI_EXACT_ACTIONS = ("Outpaint", "CustomZoom", "Inpaint")
 
 FLAVOR_BY_NAME: dict[str, Flavor] = {flavor.name: flavor for flavor in (TrueAI(), NoviceZK(), NewAPI())}
 """Every flavour by its configuration name (the source of :data:`FLAVORS`)."""

@@ -11,7 +11,13 @@ from airflow_provider_mjvideo.testing.emulator.config import SPEED_PREFIXES, Emu
 _FETCH_RE = re.compile(r"^/mj/task/([^/]+)/fetch$")
 _CANCEL_RE = re.compile(r"^/mj/task/([^/]+)/cancel$")
 #: ``POST`` routes without a path parameter.
-_POST_ROUTES = {"/mj/submit/video": "submit", "/mj/task/list-by-condition": "list"}
+_POST_ROUTES = {
+    "/mj/submit/video": "submit",
+    "/mj/submit/imagine": "imagine",
+    "/mj/submit/action": "action",
+    "/mj/submit/modal": "modal",
+    "/mj/task/list-by-condition": "list",
+}
 
 
 class Route(NamedTuple):
@@ -23,8 +29,8 @@ class Route(NamedTuple):
     mode: str | None = None
     #: Task id in the path (fetch, cancel), or None.
     task_id: str | None = None
-    #: ``(task id, index, extension)`` of a fake-CDN path, or None.
-    media: tuple[str, int, str] | None = None
+    #: ``(task id, number or "grid", extension)`` of a fake-CDN path, or None.
+    media: tuple[str, str, str] | None = None
 
 
 def api_prefix(cfg: EmulatorConfig) -> str:
@@ -45,7 +51,7 @@ def route(method: str, path: str, cfg: EmulatorConfig) -> Route:
     for candidate in (path, path[len(prefix) :] if prefix and path.startswith(prefix + "/") else None):
         match = MEDIA_RE.match(candidate) if candidate else None
         if match and method in ("GET", "HEAD"):
-            return Route("media", media=(match.group(1), int(match.group(2)), match.group(3)))
+            return Route("media", media=(match.group(1), match.group(2), match.group(3)))
     if prefix:
         if not path.startswith(prefix + "/"):
             return Route("other")

@@ -13,9 +13,10 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_mjvideo.testing.emulator import cdn, submit, task_routes
+from airflow_provider_mjvideo.testing.emulator import cdn, task_routes
+from airflow_provider_mjvideo.testing.emulator.actions import submit_action, submit_modal
 from airflow_provider_mjvideo.testing.emulator.auth import authorized
-from airflow_provider_mjvideo.testing.emulator.config import ROUTES, EmulatorConfig
+from airflow_provider_mjvideo.testing.emulator.config import ROUTES, SUBMISSION_ROUTES, EmulatorConfig
 from airflow_provider_mjvideo.testing.emulator.faults import FaultInjector, fault_response
 from airflow_provider_mjvideo.testing.emulator.flavors import flavor_of
 from airflow_provider_mjvideo.testing.emulator.httpd import (
@@ -29,23 +30,23 @@ from airflow_provider_mjvideo.testing.emulator.httpd import (
     json_resp,
     not_found,
 )
+from airflow_provider_mjvideo.testing.emulator.imagine import submit_imagine
 from airflow_provider_mjvideo.testing.emulator.notify import Notifier
 from airflow_provider_mjvideo.testing.emulator.routing import Route, api_prefix, route
+from airflow_provider_mjvideo.testing.emulator.submit import Outcome
 from airflow_provider_mjvideo.testing.emulator.task_json import render
 from airflow_provider_mjvideo.testing.emulator.tasks import FAIL_REASON, Task, TaskBook
+from airflow_provider_mjvideo.testing.emulator.video import submit_video
 
 
 def _new_counters() -> dict[str, Any]:
     return {
         "requests": 0,
-        "submit": 0,
+        **dict.fromkeys(ROUTES, 0),
         "submit_accepted": 0,
         "submit_rejected": 0,
-        "fetch": 0,
-        "list": 0,
-        "cancel": 0,
-        "media": 0,
-        "other": 0,
+        "accepted": dict.fromkeys(SUBMISSION_ROUTES, 0),
+        "rejected": dict.fromkeys(SUBMISSION_ROUTES, 0),
         "auth_failed": 0,
         "faults": {},
         "notify_sent": 0,
@@ -56,9 +57,12 @@ def _new_counters() -> dict[str, Any]:
 class MidjourneyEmulator:
     """A real HTTP server on a loopback address emulating midjourney-proxy style video APIs.
 
-    Counters (:attr:`counters`): ``requests`` and one count per route name; ``submit_accepted`` and
-    ``submit_rejected`` for the video submit route; ``auth_failed``; ``faults`` (kind → count, with
-    ``"truncated"`` for cut-off downloads); ``notify_sent`` and ``notify_failed``.
+    Counters (:attr:`counters`): ``requests`` and one count per route name (:data:`ROUTES`);
+    ``submit_accepted`` and ``submit_rejected`` for the video submit route alone; ``accepted`` and
+    ``rejected``, each a dict from submission route (``"submit"``, ``"imagine"``, ``"action"``,
+    ``"modal"``) to how many submissions it accepted or refused once authenticated (an injected fault,
+    an auth failure or a missing route counts in neither); ``auth_failed``; ``faults`` (kind → count,
+    with ``"truncated"`` for cut-off downloads); ``notify_sent`` and ``notify_failed``.
 
     Args:
         config: Behaviour; a default :class:`EmulatorConfig` when None. Kept live as :attr:`config`.
@@ -345,14 +349,18 @@ class MidjourneyEmulator:
             return not_found()
         if name == "cancel" and not flavor.has_cancel:
             return not_found()
+        if name == "submit" and not cfg.video_route:
+            return not_found()
         if not authorized(handler.headers, cfg):
             with self._lock:
                 self._counters["auth_failed"] += 1
             return flavor.unauthorized()
-        if name == "submit":
-            resp, accepted = submit.submit_video(self._book, cfg, parsed, where.mode)
+        if name in SUBMISSION_ROUTES:
+            resp, accepted = self._submission(cfg, where, parsed)
             with self._lock:
-                self._counters["submit_accepted" if accepted else "submit_rejected"] += 1
+                self._counters["accepted" if accepted else "rejected"][name] += 1
+                if name == "submit":
+                    self._counters["submit_accepted" if accepted else "submit_rejected"] += 1
             return resp
         if name == "fetch":
             assert where.task_id is not None
@@ -361,3 +369,12 @@ class MidjourneyEmulator:
             return task_routes.list_by_condition(self._book, cfg, self._render, parsed)
         assert where.task_id is not None
         return task_routes.cancel(self._book, where.task_id)
+
+    def _submission(self, cfg: EmulatorConfig, where: Route, parsed: Any) -> Outcome:
+        if where.name == "submit":
+            return submit_video(self._book, cfg, parsed, where.mode)
+        if where.name == "imagine":
+            return submit_imagine(self._book, cfg, parsed, where.mode)
+        if where.name == "action":
+            return submit_action(self._book, cfg, parsed, where.mode, self._media_root())
+        return submit_modal(self._book, cfg, parsed)

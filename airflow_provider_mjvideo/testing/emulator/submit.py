@@ -1,14 +1,18 @@
-"""``POST /mj/submit/video`` (internal): validation, rejections, and the new task."""
+"""What every submission route shares (internal): the first checks, the answers, creating the task.
+
+The routes themselves: :mod:`.video` (``/mj/submit/video``), :mod:`.imagine`, :mod:`.actions`
+(``/mj/submit/action`` and ``/mj/submit/modal``).
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_provider_mjvideo.testing.emulator.config import EmulatorConfig
 from airflow_provider_mjvideo.testing.emulator.flavors import Flavor, flavor_of
 from airflow_provider_mjvideo.testing.emulator.httpd import Resp, code_resp, is_int, is_loopback_url, json_resp
-from airflow_provider_mjvideo.testing.emulator.tasks import Task, TaskBook, timeline
+from airflow_provider_mjvideo.testing.emulator.tasks import Task, TaskBook
 
 #: Codes that accept a submission (the client takes ``result``).
 ACCEPTING_CODES = (1, 21, 22)
@@ -20,6 +24,65 @@ _REJECT_DESCRIPTIONS = {
     9: "Queue full, please try again later",
     23: "Queue full, please try again later",
 }
+
+#: What a submission route returns: the answer, and whether it accepted the submission.
+Outcome = tuple[Resp, bool]
+
+
+class Admitted(NamedTuple):
+    """A submission that passed the checks every route makes first."""
+
+    data: dict[str, Any]
+    flavor: Flavor
+    #: The code forced by ``submit_codes`` (an accepting one), or None.
+    forced: int | None
+    #: The body's ``prompt`` ("" when absent or not a string).
+    prompt: str
+
+    def code(self, default: int = 1) -> int:
+        """Return the accepting code to answer: the forced one, else ``default``."""
+        return self.forced if self.forced is not None else default
+
+
+def admit(book: TaskBook, cfg: EmulatorConfig, data: Any) -> Admitted | Resp:
+    """Make the checks every submission route makes first, in the servers' order; return the refusal if any.
+
+    The body must be a JSON object the flavour can bind; a forced code from ``submit_codes`` is consumed
+    (a rejecting one refuses); the flavour may refuse the ``state``.
+    """
+    if not isinstance(data, dict):
+        return code_resp(4, "Request body must be a JSON object", status=400)
+    flavor = flavor_of(cfg)
+    bind_error = flavor.binding_error(data)
+    if bind_error is not None:
+        return bind_error
+    with book.lock:
+        forced = cfg.submit_codes.pop(0) if cfg.submit_codes else None
+    prompt = data.get("prompt")
+    prompt_text = prompt if isinstance(prompt, str) else ""
+    if forced is not None and forced not in ACCEPTING_CODES:
+        return rejection(forced, prompt_text)
+    state_error = flavor.state_error(data.get("state"))
+    if state_error is not None:
+        return state_error
+    return Admitted(data, flavor, forced, prompt_text)
+
+
+def check_prompt(prompt: str) -> Resp | None:
+    """Return the refusal of an empty or banned (``[banned]``) prompt, else None."""
+    if not prompt.strip():
+        return code_resp(4, "prompt is required")
+    if "[banned]" in prompt:
+        return rejection(24, prompt)
+    return None
+
+
+def task_id_of(data: dict[str, Any]) -> str | None:
+    """Return the body's ``taskId`` (camelCase, as every server reads it) as a string, or None when missing."""
+    raw = data.get("taskId")
+    if (isinstance(raw, str) and raw.strip()) or is_int(raw):
+        return str(raw).strip()
+    return None
 
 
 def rejection(code: int, prompt: str) -> Resp:
@@ -46,100 +109,52 @@ def accepted(task_id: str, code: int, flavor: Flavor) -> Resp:
     return json_resp(200, payload)
 
 
-def loopback_hook(data: dict[str, Any]) -> str | None:
-    """Return the body's ``notifyHook`` when it is a loopback URL (the emulator calls nothing else)."""
-    hook = data.get("notifyHook")
-    return hook if isinstance(hook, str) and hook and is_loopback_url(hook) else None
-
-
-def submit_video(book: TaskBook, cfg: EmulatorConfig, data: Any, mode: str | None) -> tuple[Resp, bool]:
-    """Validate a video submit and create its task.
+def create(
+    book: TaskBook,
+    cfg: EmulatorConfig,
+    sub: Admitted,
+    *,
+    mode: str | None,
+    code: int,
+    duration: float,
+    outcome_from: str,
+    **fields: Any,
+) -> Task:
+    """Create and store the task of an admitted submission.
 
     Args:
         book: Where the task goes.
         cfg: The live configuration.
-        data: The parsed JSON body.
+        sub: The admitted submission (body, state, notifyHook).
         mode: Speed mode of the route prefix, or None.
+        code: The accepting code answered.
+        duration: Seconds from submit to SUCCESS.
+        outcome_from: The prompt whose markers choose the outcome (see :meth:`TaskBook.outcome`).
+        fields: The remaining :class:`Task` fields (kind, prompt, motion, image, batch_size, ...).
 
     Returns:
-        ``(response, accepted)``.
+        The new task.
     """
-    if not isinstance(data, dict):
-        return code_resp(4, "Request body must be a JSON object", status=400), False
-    flavor = flavor_of(cfg)
-    bind_error = flavor.binding_error(data)
-    if bind_error is not None:
-        return bind_error, False
-    with book.lock:
-        forced = cfg.submit_codes.pop(0) if cfg.submit_codes else None
-    prompt = data.get("prompt")
-    prompt_text = prompt if isinstance(prompt, str) else ""
-    if forced is not None and forced not in ACCEPTING_CODES:
-        return rejection(forced, prompt_text), False
-    state = data.get("state")
-    state_error = flavor.state_error(state)
-    if state_error is not None:
-        return state_error, False
-    if not prompt_text.strip():
-        return code_resp(4, "prompt is required"), False
-    if "[banned]" in prompt_text:
-        return rejection(24, prompt_text), False
-    motion = data.get("motion")
-    if motion not in ("low", "high"):
-        return code_resp(4, "motion must be 'low' or 'high'"), False
-    action = data.get("action")
-    if action not in (None, "", "extend"):
-        return code_resp(4, f"unsupported action {action!r}"), False
-    batch = data.get("batchSize", cfg.batch_size)
-    if batch is None:
-        batch = cfg.batch_size
-    if not is_int(batch) or batch not in (1, 2, 4):
-        return code_resp(4, "batchSize must be 1, 2 or 4"), False
-    image = data.get("image")
-    image_text = image if isinstance(image, str) else ""
-    parent_id: str | None = None
-    index: int | None = None
-    if action == "extend":
-        raw_parent = data.get("taskId")
-        if not (isinstance(raw_parent, str) and raw_parent.strip()) and not is_int(raw_parent):
-            return code_resp(4, "taskId is required for extend"), False
-        parent_id = str(raw_parent).strip()
-        raw_index = data.get("index")
-        if not is_int(raw_index):
-            return code_resp(4, "index must be an integer 0-3"), False
-        index = raw_index
-        with book.lock:
-            parent = book.tasks.get(parent_id)
-            parent_status = timeline(parent, time.monotonic()).status if parent else None
-        if parent is None:
-            return code_resp(3, "Parent task not found", status=404), False
-        if parent_status != "SUCCESS":
-            return code_resp(4, f"Parent task status is {parent_status}, not SUCCESS"), False
-        if not 0 <= index < min(4, parent.batch_size):
-            return code_resp(4, f"index {index} out of range for the parent's clips"), False
-    elif not image_text.strip():
-        return code_resp(4, "image is required"), False
-    code = forced if forced is not None else 1
     with book.lock:
         task = Task(
             id=book.next_id(),
-            kind="extend" if action == "extend" else "new",
-            prompt=prompt_text,
-            motion=motion,
-            image=image_text,
-            state=state,
+            state=sub.data.get("state"),
             mode=mode,
-            batch_size=batch,
-            outcome=book.outcome(prompt_text, cfg.fail_rate),
+            outcome=book.outcome(outcome_from, cfg.fail_rate),
             submit_code=code,
-            notify_hook=loopback_hook(data),
-            parent_id=parent_id,
-            index=index,
-            body=data,
+            notify_hook=_loopback_hook(sub.data),
+            body=sub.data,
             submit_mono=time.monotonic(),
             submit_wall=time.time(),
-            duration=max(0.0, float(cfg.video_duration)),
+            duration=max(0.0, float(duration)),
             urls_after_success=max(0.0, float(cfg.urls_after_success)),
+            **fields,
         )
         book.add(task)
-    return accepted(task.id, code, flavor), True
+    return task
+
+
+def _loopback_hook(data: dict[str, Any]) -> str | None:
+    """Return the body's ``notifyHook`` when it is a loopback URL (the emulator calls nothing else)."""
+    hook = data.get("notifyHook")
+    return hook if isinstance(hook, str) and hook and is_loopback_url(hook) else None

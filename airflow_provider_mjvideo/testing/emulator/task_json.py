@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from airflow_provider_mjvideo.testing.emulator.buttons import buttons
 from airflow_provider_mjvideo.testing.emulator.config import EmulatorConfig
 from airflow_provider_mjvideo.testing.emulator.flavors import flavor_of
 from airflow_provider_mjvideo.testing.emulator.tasks import Task, timeline, urls_ready
@@ -16,6 +17,12 @@ def clip_urls(task: Task, media_root: str) -> list[tuple[str, str]]:
         (f"{media_root}/media/{task.id}/{i}.mp4", f"{media_root}/media/{task.id}/{i}.jpg")
         for i in range(task.batch_size)
     ]
+
+
+def image_urls(task: Task, media_root: str) -> tuple[str, list[str]]:
+    """Return ``(imageUrl, single pictures)`` of an image task: a grid and its four, or one upscale."""
+    singles = [f"{media_root}/media/{task.id}/{i}.png" for i in range(len(task.image_colours))]
+    return (singles[0] if len(singles) == 1 else f"{media_root}/media/{task.id}/grid.png"), singles
 
 
 def render(task: Task, now: float, cfg: EmulatorConfig, media_root: str) -> dict[str, Any]:
@@ -42,44 +49,48 @@ def render(task: Task, now: float, cfg: EmulatorConfig, media_root: str) -> dict
     if blank:
         status, progress = "", ""
     ready = urls_ready(task, now)
-    clips = clip_urls(task, media_root) if ready else []
-    properties: dict[str, Any] = {
-        "mode": task.mode,
-        "motion": task.motion,
-        "batchSize": task.batch_size,
-        "finalPrompt": task.prompt,
-        "submitCode": task.submit_code,
-    }
+    image = task.kind == "image"
+    properties: dict[str, Any] = {"mode": task.mode}
+    if not image:
+        properties.update(motion=task.motion, batchSize=task.batch_size)
+    properties.update(finalPrompt=task.prompt, submitCode=task.submit_code)
     if task.kind == "extend":
         properties.update(parentId=task.parent_id, index=task.index)
-    buttons = []
-    if ready:
-        buttons = [
-            {"customId": f"MJ::JOB::video_extend::{i + 1}::{task.id}", "label": f"Extend {i + 1}", "type": 2}
-            for i in range(task.batch_size)
-        ]
+    if task.button is not None:
+        properties.update(parentId=task.parent_id, customId=task.button)
+    if image:
+        description = f"/imagine {task.prompt}" if task.action == "IMAGINE" else f"{task.action} {task.button}"
+    else:
+        description = f"/video {task.prompt}"
     obj: dict[str, Any] = {
         "id": task.id,
-        "action": cfg.extend_action_name if task.kind == "extend" else "VIDEO",
+        "action": cfg.extend_action_name if task.kind == "extend" else task.action,
         "status": status,
         "progress": progress,
         "prompt": task.prompt,
         "promptEn": task.prompt,
-        "description": f"/video {task.prompt}",
+        "description": description,
         "state": task.state,
         "submitTime": wall_ms(task.submit_mono),
         "startTime": wall_ms(start),
         "finishTime": wall_ms(finish),
         "imageUrl": task.image or None,
         "failReason": reason if status == "FAILURE" else None,
-        "buttons": buttons,
+        "buttons": buttons(task, video=cfg.video_route) if ready else [],
         "properties": properties,
-        "botType": "MID_JOURNEY",
+        "botType": task.bot_type,
         "nonce": f"{task.id[-10:]}",
         "instanceId": "emulator-instance-1",
         "displays": {"submitTime": "", "finishTime": ""},
     }
-    _place_clips(obj, cfg.url_shape, clips)
+    if image:
+        url, singles = image_urls(task, media_root) if ready else (None, [])
+        obj["imageUrl"] = url
+        if flavor_of(cfg).lists_image_urls:
+            # Thumbnails on the CDN take a size in the query; the emulator serves the picture itself.
+            obj["imageUrls"] = [{"url": single, "thumbnail": f"{single}?width=32"} for single in singles]
+    else:
+        _place_clips(obj, cfg.url_shape, clip_urls(task, media_root) if ready else [])
     return obj
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 FAIL_REASON = "Emulated failure"
@@ -17,7 +17,11 @@ _OUTCOME_MARKERS = (("[fail]", "failure"), ("[cancel]", "cancel"), ("[modal]", "
 
 @dataclass
 class Task:
-    """Internal state of one emulated task."""
+    """Internal state of one emulated task.
+
+    ``kind`` is ``"new"`` or ``"extend"`` for videos, ``"image"`` for the image pipeline (whose tasks
+    have ``batch_size`` 0 and one entry of ``image_colours`` per picture: 4 for a grid, 1 for an upscale).
+    """
 
     id: str
     kind: str
@@ -37,6 +41,21 @@ class Task:
     submit_wall: float
     duration: float
     urls_after_success: float
+    #: Public ``action``: VIDEO (extends get ``extend_action_name``), IMAGINE, UPSCALE, VARIATION, REROLL.
+    action: str = "VIDEO"
+    #: ``customId`` of the button pressed on ``parent_id`` to make this task, if any.
+    button: str | None = None
+    #: Image prompts received (imagine ``base64Array``), each ``{"mime": ..., "data": bytes}``.
+    image_prompts: list[dict[str, Any]] = field(default_factory=list)
+    bot_type: str = "MID_JOURNEY"
+    #: Colour index (see ``media.PALETTE``) of each picture of an image task.
+    image_colours: list[int] = field(default_factory=list)
+    #: Waiting in MODAL for ``POST /mj/submit/modal`` (remix); the timeline does not move meanwhile.
+    modal_pending: bool = False
+    #: The prompt a modal confirm sent.
+    modal_prompt: str | None = None
+    #: When the timeline starts, if not at submit (a modal confirm restarts it).
+    clock_mono: float | None = None
     forced_status: str | None = None
     forced_mono: float | None = None
     forced_reason: str | None = None
@@ -58,22 +77,26 @@ def timeline(task: Task, now: float) -> Moment:
 
     SUBMITTED for the first 10 % of its duration, then IN_PROGRESS with a rising progress, SUCCESS at the
     full duration; ``failure``/``cancel`` outcomes end half-way, ``modal`` stays MODAL and ``stuck`` stays
-    IN_PROGRESS. A forced status (:meth:`TaskBook.force`) wins from the moment it was forced.
+    IN_PROGRESS. A forced status (:meth:`TaskBook.force`) wins from the moment it was forced. A task
+    waiting for a modal confirm is MODAL until then; its timeline starts at the confirm (``clock_mono``).
     """
     duration = max(task.duration, 1e-6)
-    start = task.submit_mono + 0.1 * duration
+    origin = task.submit_mono if task.clock_mono is None else task.clock_mono
+    start = origin + 0.1 * duration
     if task.forced_status is not None and task.forced_mono is not None and task.forced_mono <= now:
         forced_at = task.forced_mono
         progress = "100%" if task.forced_status == "SUCCESS" else ""
         return Moment(task.forced_status, progress, min(start, forced_at), forced_at, task.forced_reason)
-    elapsed = now - task.submit_mono
+    if task.modal_pending:
+        return Moment("MODAL", "0%", None, None, None)
+    elapsed = now - origin
     if task.outcome in ("failure", "cancel") and elapsed >= 0.5 * duration:
-        finish = task.submit_mono + 0.5 * duration
+        finish = origin + 0.5 * duration
         if task.outcome == "failure":
             return Moment("FAILURE", "", start, finish, FAIL_REASON)
         return Moment("CANCEL", "", start, finish, None)
     if task.outcome == "success" and elapsed >= duration:
-        return Moment("SUCCESS", "100%", start, task.submit_mono + duration, None)
+        return Moment("SUCCESS", "100%", start, origin + duration, None)
     if elapsed < 0.1 * duration:
         return Moment("SUBMITTED", "0%", None, None, None)
     if task.outcome == "modal":
