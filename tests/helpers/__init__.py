@@ -4,6 +4,8 @@ Shared test helpers (imported as ``helpers``; no Airflow import here, so importi
 * :mod:`helpers.dag_runs`: run DAGs with ``dag.test()`` and read what a run left in the metadata database.
 * :mod:`helpers.airflow_processes`: real Airflow components in process groups of their own.
 * :mod:`helpers.scripted_http`: a tiny scripted HTTP server for single edge cases the emulator cannot produce.
+* :mod:`helpers.png`: a minimal PNG reader, to check downloaded images pixel by pixel.
+* :mod:`helpers.emulator_api`: calls to a running emulator's image pipeline (submit, press a button, wait).
 """
 
 from __future__ import annotations
