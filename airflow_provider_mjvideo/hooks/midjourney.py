@@ -604,15 +604,6 @@ class MidjourneyAsyncApi:
         """Fetch one task, or ``None`` when the server does not know the id (yet)."""
         return await self._call("GET", fetch_path(mj_task_id), None, f"fetch of task {mj_task_id}", parse_fetch)
 
-    async def get_tasks(self, ids: Iterable[str]) -> list[MidjourneyTask]:
-        """Fetch many tasks with ``list-by-condition`` in chunks; unknown ids are left out."""
-        wanted = _dedupe_ids(ids)
-        found: dict[str, MidjourneyTask] = {}
-        for chunk in chunked(wanted, self.list_chunk_size):
-            for task in await self.list_tasks(chunk):
-                found[task.id] = task
-        return [found[task_id] for task_id in wanted if task_id in found]
-
     async def list_tasks(self, ids: list[str]) -> list[MidjourneyTask]:
         """
         One ``list-by-condition`` request for exactly these ids (the caller chunks); transient errors retried.
