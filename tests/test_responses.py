@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+import time
+from datetime import datetime, timezone
+from email.utils import format_datetime
 
 import pytest
 
@@ -165,8 +169,21 @@ def test_retry_after_parsing(value, expected):
     assert retry_after_seconds(value) == expected
 
 
-def test_retry_after_http_date():
+def test_retry_after_http_date_in_the_past_means_now():
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+@pytest.mark.parametrize("ahead", [1, 90, 3600])
+def test_retry_after_http_date_in_the_future_is_the_seconds_until_then(ahead):
+    # An HTTP date has whole seconds: name a whole second ``ahead`` of now, and bound the answer by the
+    # clock read just before and just after the call (no sleeping, no frozen clock needed).
+    before = time.time()
+    when = math.floor(before) + ahead
+    value = retry_after_seconds(format_datetime(datetime.fromtimestamp(when, timezone.utc), usegmt=True))
+    after = time.time()
+
+    assert value is not None
+    assert when - after <= value <= when - before
 
 
 def test_not_found_by_code_3_on_submit():

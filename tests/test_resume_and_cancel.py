@@ -17,11 +17,6 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 from airflow.sdk import DAG
 from helpers.dag_runs import task_states, xcom_value
 
-from airflow_provider_mjvideo.exceptions import (
-    MidjourneyAuthError,
-    MidjourneyServerError,
-)
-from airflow_provider_mjvideo.models import MidjourneyTask
 from airflow_provider_mjvideo.operators.video import (
     STORED_TASK_ID_KEY,
     TASK_SUMMARY_XCOM_KEY,
@@ -29,13 +24,6 @@ from airflow_provider_mjvideo.operators.video import (
 )
 from airflow_provider_mjvideo.sensors.video import MidjourneyTaskSensor
 from airflow_provider_mjvideo.testing import MidjourneyEmulator
-from airflow_provider_mjvideo.waiting import (
-    STATUS_NOT_FOUND,
-    STATUS_UNREACHABLE,
-    ResumeAction,
-    resume_action,
-    status_for_resume,
-)
 
 IMAGE = "https://cdn.example.com/frames/boat.png"
 NO_DELAY = datetime.timedelta(seconds=0)
@@ -205,51 +193,6 @@ def test_force_new_submission_is_validated_at_parse_time() -> None:
 def test_the_stored_key_is_the_mixins_key() -> None:
     # Renaming it would orphan ids stored by in-flight retries.
     assert SubmitVideoOperator.external_id_key == STORED_TASK_ID_KEY == "mj_task_id"
-
-
-def _task(status: str) -> MidjourneyTask:
-    return MidjourneyTask.from_api({"id": "42", "status": status, "progress": "0%"})
-
-
-@pytest.mark.parametrize(
-    ("task", "kwargs", "expected_status", "expected_action"),
-    [
-        pytest.param(_task("IN_PROGRESS"), {}, "IN_PROGRESS", ResumeAction.REATTACH, id="in-progress"),
-        pytest.param(_task("SUBMITTED"), {}, "SUBMITTED", ResumeAction.REATTACH, id="submitted"),
-        pytest.param(_task("NOT_START"), {}, "NOT_START", ResumeAction.REATTACH, id="not-start"),
-        pytest.param(_task(""), {}, "UNKNOWN", ResumeAction.REATTACH, id="blank-status"),
-        pytest.param(_task("QUEUED_SOMEWHERE"), {}, "UNKNOWN", ResumeAction.REATTACH, id="new-status"),
-        pytest.param(_task("MODAL"), {}, "MODAL", ResumeAction.REATTACH, id="modal"),
-        pytest.param(_task("SUCCESS"), {}, "SUCCESS", ResumeAction.TAKE_FINISHED, id="success"),
-        pytest.param(_task("FAILURE"), {}, "FAILURE", ResumeAction.RESUBMIT, id="failure"),
-        pytest.param(_task("CANCEL"), {}, "CANCEL", ResumeAction.RESUBMIT, id="cancel"),
-        pytest.param(
-            None, {"submitted_at": 1000.0, "now": 1010.0}, "SUBMITTED", ResumeAction.REATTACH, id="unknown-id-fresh"
-        ),
-        pytest.param(
-            None, {"submitted_at": 1000.0, "now": 2000.0}, STATUS_NOT_FOUND, ResumeAction.RESUBMIT, id="unknown-id-old"
-        ),
-        pytest.param(None, {}, STATUS_NOT_FOUND, ResumeAction.RESUBMIT, id="unknown-id-no-time"),
-        pytest.param(
-            None,
-            {"error": MidjourneyServerError("HTTP 503 from fetch")},
-            STATUS_UNREACHABLE,
-            ResumeAction.REATTACH,
-            id="server-unreachable",
-        ),
-    ],
-)
-def test_what_a_new_try_does_with_its_stored_task(
-    task: MidjourneyTask | None, kwargs: dict[str, Any], expected_status: str, expected_action: ResumeAction
-) -> None:
-    status = status_for_resume(task, not_found_grace=60, **kwargs)
-    assert status == expected_status
-    assert resume_action(status) is expected_action
-
-
-def test_a_permanent_error_while_checking_the_stored_task_is_raised() -> None:
-    with pytest.raises(MidjourneyAuthError):
-        status_for_resume(None, error=MidjourneyAuthError("HTTP 401: bad key"))
 
 
 # -- cancellation --------------------------------------------------------------------------------------

@@ -22,7 +22,11 @@ from airflow_provider_mjvideo.exceptions import (
 )
 from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 from airflow_provider_mjvideo.testing import MidjourneyEmulator
-from airflow_provider_mjvideo.triggers.video import DEFER_TIMEOUT_MARGIN, MidjourneyTaskTrigger
+from airflow_provider_mjvideo.triggers.video import (
+    DEADLINE_ANSWER_GRACE,
+    DEFER_TIMEOUT_MARGIN,
+    MidjourneyTaskTrigger,
+)
 from airflow_provider_mjvideo.waiting import result_or_raise
 
 IMAGE = "https://cdn.example.com/first.png"
@@ -130,10 +134,10 @@ async def test_failure_reason_set_on_the_server_reaches_the_event(hook, emulator
 
 async def test_timeout_event_is_emitted_by_the_trigger_at_end_time_not_a_poll_later(hook, emulator, either_conn):
     task_id = submit(hook, "a fox [stuck]")
-    end_time = time.time() + 1.0
+    end_time = time.time() + 0.3
     trigger = MidjourneyTaskTrigger(task_id, midjourney_conn_id=either_conn, poll_interval=5.0, end_time=end_time)
 
-    events = await collect(trigger, limit=4.0)
+    events = await collect(trigger, limit=3.0)
     arrived = time.time()
 
     assert [event["status"] for event in events] == ["timeout"]
@@ -148,7 +152,9 @@ async def test_timeout_event_is_emitted_by_the_trigger_at_end_time_not_a_poll_la
 async def test_timeout_event_is_on_time_even_while_every_poll_fails(hook, emulator, either_conn):
     task_id = submit(hook, "a fox [stuck]")
     emulator.config.faults.fetch = {"503": 1.0}  # the server answers nothing but 503 from now on
-    end_time = time.time() + 1.0
+    # 0.6 s: long enough for the hook to retry a first failed poll (its first backoff is at most 1 s, and the
+    # trigger waits DEADLINE_ANSWER_GRACE = 1 s past the deadline for an answer), so the retries are in play.
+    end_time = time.time() + 0.6
     trigger = MidjourneyTaskTrigger(task_id, midjourney_conn_id=either_conn, poll_interval=0.2, end_time=end_time)
 
     events = await collect(trigger, limit=60.0)
@@ -158,7 +164,7 @@ async def test_timeout_event_is_on_time_even_while_every_poll_fails(hook, emulat
     assert events[0]["message"].startswith(f"Timed out waiting for Midjourney task {task_id}")
     # The hook's retries (up to ~30 s of backoff per poll) must not hold the event back past the deadline:
     # Airflow's own deferral timeout would then fire first and skip execute_complete.
-    assert arrived < end_time + 2.0
+    assert arrived < end_time + DEADLINE_ANSWER_GRACE + 1.0
     assert emulator.counters["faults"]["503"] >= 2
 
 
@@ -166,24 +172,24 @@ async def test_wait_built_with_for_wait_times_out_by_itself_before_the_deferral_
     task_id = submit(hook, "a fox [stuck]")
     started = time.time()
     trigger, defer_timeout = MidjourneyTaskTrigger.for_wait(
-        task_id, midjourney_conn_id=mj_conn, poll_interval=3.0, timeout=0.8, started_at=started
+        task_id, midjourney_conn_id=mj_conn, poll_interval=3.0, timeout=0.3, started_at=started
     )
 
-    events = await collect(trigger, limit=4.0)
+    events = await collect(trigger, limit=3.0)
 
     assert events[0]["status"] == "timeout"
-    assert time.time() - started < 0.8 + 0.7
+    assert 0.3 <= time.time() - started < 0.3 + 0.7
     assert isinstance(defer_timeout, timedelta)
-    assert defer_timeout.total_seconds() > 0.8 + DEFER_TIMEOUT_MARGIN
+    assert defer_timeout.total_seconds() > 0.3 + DEFER_TIMEOUT_MARGIN
 
 
 # ------------------------------------------------------------------------------------------ transient faults
 
 
 @pytest.mark.parametrize("fault", ["500", "429", "503", "drop", "malformed"])
-async def test_a_transient_fetch_fault_is_retried_and_never_becomes_an_event(hook, emulator, either_conn, fault):
+async def test_a_transient_fetch_fault_is_retried_and_never_becomes_an_event(hook, emulator, either_conn, capfd, fault):
     task_id = submit(hook)
-    emulator.config.faults.retry_after = 0.3
+    emulator.config.faults.retry_after = 0.2
     emulator.config.fail_next = [("fetch", fault)]
     trigger = MidjourneyTaskTrigger(task_id, midjourney_conn_id=either_conn, poll_interval=0.1)
 
@@ -197,7 +203,11 @@ async def test_a_transient_fetch_fault_is_retried_and_never_becomes_an_event(hoo
     assert fetches[1].status == 200
     assert emulator.counters["faults"] == {fault: 1}
     if fault == "429":
-        assert fetches[1].time - fetches[0].time >= 0.3  # Retry-After honoured
+        # Retry-After honoured: the trigger's hook waited exactly what the server asked, not a random backoff.
+        assert fetches[1].time - fetches[0].time >= 0.2
+        out, err = capfd.readouterr()
+        assert [line for line in (out + err).splitlines() if "retrying in" in line and "HTTP 429" in line], out + err
+        assert "retrying in 0.20 s" in out + err
 
 
 async def test_random_fetch_faults_of_every_kind_never_become_an_error_event(hook, emulator, either_conn):
@@ -237,7 +247,7 @@ async def test_a_refused_key_while_polling_is_an_error_event_without_retries(emu
 @pytest.mark.parametrize("flavor", ["trueai", "newapi"])
 async def test_unknown_id_is_waited_on_within_the_grace(emulator, mj_conn, flavor):
     emulator.config.flavor = flavor
-    trigger = MidjourneyTaskTrigger(UNKNOWN_ID, midjourney_conn_id=mj_conn, poll_interval=0.1, not_found_grace=30)
+    trigger = MidjourneyTaskTrigger(UNKNOWN_ID, midjourney_conn_id=mj_conn, poll_interval=0.05, not_found_grace=30)
     events: list[dict[str, Any]] = []
 
     async def drain() -> None:
@@ -245,10 +255,10 @@ async def test_unknown_id_is_waited_on_within_the_grace(emulator, mj_conn, flavo
             events.append(event.payload)
 
     with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(drain(), 0.7)
+        await asyncio.wait_for(drain(), 0.3)
 
     assert events == []
-    assert emulator.count("fetch") >= 4  # it kept polling
+    assert emulator.count("fetch") >= 3  # it kept polling
 
 
 @pytest.mark.parametrize("flavor", ["novicezk", "newapi"])
@@ -256,12 +266,13 @@ async def test_unknown_id_past_the_grace_is_an_error_event(emulator, either_conn
     emulator.config.flavor = flavor
     started = time.time()
     trigger = MidjourneyTaskTrigger(
-        UNKNOWN_ID, midjourney_conn_id=either_conn, poll_interval=0.1, started_at=started, not_found_grace=0.5
+        UNKNOWN_ID, midjourney_conn_id=either_conn, poll_interval=0.05, started_at=started, not_found_grace=0.2
     )
 
-    events = await collect(trigger)
+    events = await collect(trigger, limit=5.0)
 
-    assert time.time() - started >= 0.5
+    assert time.time() - started >= 0.2  # the trigger's grace, counted from started_at, not the default minute
+    assert emulator.count("fetch") >= 2  # polled within the grace, then decided
     assert [event["status"] for event in events] == ["error"]
     assert f"Midjourney task {UNKNOWN_ID} not found on the server" in events[0]["message"]
     assert events[0]["task"] is None
@@ -270,22 +281,27 @@ async def test_unknown_id_past_the_grace_is_an_error_event(emulator, either_conn
 
 
 async def test_success_without_urls_is_tolerated_within_the_grace(hook, emulator, mj_conn):
-    emulator.config.urls_after_success = 0.6
+    emulator.config.video_duration = 0.2
+    emulator.config.urls_after_success = 0.2
     task_id = submit(hook)
-    trigger = MidjourneyTaskTrigger(task_id, midjourney_conn_id=mj_conn, poll_interval=0.1, missing_urls_grace=10)
+    trigger = MidjourneyTaskTrigger(task_id, midjourney_conn_id=mj_conn, poll_interval=0.05, missing_urls_grace=10)
 
     events = await collect(trigger)
 
-    assert events[0]["status"] == "success"
+    assert [event["status"] for event in events] == ["success"]
     assert events[0]["task"]["video_urls"] == clip_urls(emulator, task_id)
+    success_at = emulator.tasks[task_id]["submit_mono"] + 0.2
+    polls_without_urls = [r for r in emulator.requests_to("fetch") if success_at < r.time < success_at + 0.2]
+    assert polls_without_urls  # it really saw SUCCESS without URLs, and waited on
 
 
 async def test_success_without_urls_past_the_grace_is_an_error_event(hook, emulator, mj_conn):
+    emulator.config.video_duration = 0.2
     emulator.config.urls_after_success = 30
     task_id = submit(hook)
-    trigger = MidjourneyTaskTrigger(task_id, midjourney_conn_id=mj_conn, poll_interval=0.1, missing_urls_grace=0.4)
+    trigger = MidjourneyTaskTrigger(task_id, midjourney_conn_id=mj_conn, poll_interval=0.05, missing_urls_grace=0.1)
 
-    events = await collect(trigger)
+    events = await collect(trigger, limit=5.0)
 
     assert [event["status"] for event in events] == ["error"]
     assert f"Midjourney task {task_id} is SUCCESS but reported no video URL" in events[0]["message"]
@@ -409,17 +425,18 @@ def test_for_wait_without_timeout_waits_forever(mj_conn):
 
 
 async def test_triggerer_restart_resumes_the_wait_without_a_second_submission(hook, emulator, either_conn):
-    emulator.config.video_duration = 1.5
+    emulator.config.video_duration = 0.8
     submitted_at = time.time()
     task_id = submit(hook)
     trigger, _ = MidjourneyTaskTrigger.for_wait(
-        task_id, midjourney_conn_id=either_conn, poll_interval=0.1, timeout=30, started_at=submitted_at
+        task_id, midjourney_conn_id=either_conn, poll_interval=0.05, timeout=30, started_at=submitted_at
     )
     classpath, kwargs = trigger.serialize()
     stored = json.dumps(kwargs)  # what the metadata database keeps
 
     first_run = asyncio.ensure_future(collect(trigger))
-    await asyncio.sleep(0.6)
+    while emulator.count("fetch") < 2 and not first_run.done():  # the first run is polling
+        await asyncio.sleep(0.01)
     assert not first_run.done()
     first_run.cancel()  # the triggerer goes away mid-wait
     with pytest.raises(asyncio.CancelledError):
@@ -427,7 +444,7 @@ async def test_triggerer_restart_resumes_the_wait_without_a_second_submission(ho
     await asyncio.sleep(0.05)  # a request already on the wire may still land
     polls_before_restart = emulator.count("fetch")
     assert polls_before_restart >= 2
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(4 * 0.05)  # four poll intervals
     assert emulator.count("fetch") == polls_before_restart  # the old run really stopped polling
 
     rebuilt = import_string(classpath)(**json.loads(stored))
