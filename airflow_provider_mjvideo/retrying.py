@@ -42,8 +42,9 @@ class RetryPolicy:
             from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
 
             raise MidjourneyValidationError("retry_limit", f"must be an integer >= 1, got {self.max_attempts!r}")
-        check_positive_number("retry_delay", self.initial_delay)
-        check_positive_number("retry_max_delay", self.max_delay)
+        # Keep the checked seconds, not what was given ("0.5" or a timedelta would break tenacity's arithmetic).
+        object.__setattr__(self, "initial_delay", check_positive_number("retry_delay", self.initial_delay))
+        object.__setattr__(self, "max_delay", check_positive_number("retry_max_delay", self.max_delay))
 
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
         outcome = retry_state.outcome

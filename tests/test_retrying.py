@@ -140,18 +140,13 @@ def test_good_parameters_are_kept(max_attempts, initial_delay, max_delay):
     assert (policy.max_attempts, policy.initial_delay, policy.max_delay) == (max_attempts, initial_delay, max_delay)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="bug: RetryPolicy validates delays with check_positive_number, which accepts numeric strings and "
-    "timedeltas, but keeps the raw value; the first backoff then fails with a TypeError inside tenacity",
-)
 @pytest.mark.parametrize("delay", ["0.5", timedelta(seconds=0.5)], ids=["numeric-string", "timedelta"])
 def test_delays_accepted_by_validation_work_as_seconds(monkeypatch, delay):
     monkeypatch.setattr("random.uniform", lambda low, high: high)
-    done = run(RetryPolicy(2, delay, delay), [MidjourneyServerError("HTTP 503"), "ok"])
-    if isinstance(done.error, TypeError):
-        raise done.error
+    policy = RetryPolicy(2, delay, delay)
+    done = run(policy, [MidjourneyServerError("HTTP 503"), "ok"])
+
+    assert (policy.initial_delay, policy.max_delay) == (0.5, 0.5)
     assert (done.result, done.sleeps) == ("ok", [0.5])
 
 

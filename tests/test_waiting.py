@@ -249,7 +249,11 @@ def test_an_unknown_id_is_pending_within_not_found_grace_of_the_start_then_an_er
 
     assert (decision.outcome, decision.message) == (outcome, message)
     assert decision.task is None
-    assert decision.error is None
+    if outcome is WaitOutcome.ERROR:  # the error travels typed: no receiver reads "not found" out of the words
+        assert isinstance(decision.error, MidjourneyNotFoundError)
+        assert str(decision.error) == message
+    else:
+        assert decision.error is None
     assert decision.progress_changed is False
 
 
@@ -469,7 +473,7 @@ def _no_urls() -> WaitDecision:
         (_success, "success", True, None),
         (_failure, "failure", True, None),
         (_timeout, "timeout", True, None),
-        (_not_found, "error", False, None),
+        (_not_found, "error", False, "MidjourneyNotFoundError"),
         (_auth_error, "error", False, "MidjourneyAuthError"),
         (_no_urls, "error", True, None),
     ],
@@ -480,7 +484,9 @@ def test_to_event_is_plain_json_with_the_summary_and_the_error_type(decide, stat
 
     event = decision.to_event(ID)
 
-    assert set(event) == {"status", "mj_task_id", "message", "task", "error_type"}
+    assert set(event) == {"status", "mj_task_id", "message", "task", "error_type", "error"}
+    assert event["error"] == (decision.error.to_dict() if error_type else None)
+    assert (event["error"] or {}).get("type") == error_type
     assert event["status"] == status == decision.outcome.value
     assert event["mj_task_id"] == ID
     assert event["message"] == decision.message
@@ -546,7 +552,14 @@ NO_URLS_MESSAGE = f"Midjourney task {ID} is SUCCESS but reported no video URL fo
             _event("error", error_type="NotAnErrorOfThisProvider"), MidjourneyError, False, "the message", id="foreign"
         ),
         pytest.param(
-            _event("error", NOT_FOUND_MESSAGE), MidjourneyNotFoundError, True, NOT_FOUND_MESSAGE, id="not-found"
+            _event("error", NOT_FOUND_MESSAGE, error_type="MidjourneyNotFoundError"),
+            MidjourneyNotFoundError,
+            True,
+            NOT_FOUND_MESSAGE,
+            id="not-found",
+        ),
+        pytest.param(
+            _event("error", NOT_FOUND_MESSAGE), MidjourneyError, False, NOT_FOUND_MESSAGE, id="untyped-words-not-read"
         ),
         pytest.param(_event("error", NO_URLS_MESSAGE), MidjourneyError, False, NO_URLS_MESSAGE, id="no-urls"),
         pytest.param(_event("success"), MidjourneyError, False, "the message", id="success-without-summary"),
