@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
+from airflow_provider_mjvideo.operators.base import MidjourneyHookMixin
 from airflow_provider_mjvideo.storage import DEFAULT_MAX_FILE_BYTES, resolve_destination, save_task_clips
 from airflow_provider_mjvideo.validation import (
     check_bool,
@@ -22,10 +22,8 @@ from airflow_provider_mjvideo.validation import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 
-
-class DownloadVideoOperator(BaseOperator):
+class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
     """
     Save the clips of a finished Midjourney video to any Airflow ``ObjectStoragePath`` destination.
 
@@ -51,6 +49,8 @@ class DownloadVideoOperator(BaseOperator):
     :param midjourney_conn_id: the Midjourney connection (its key goes only to URLs on the API's origin).
     :param overwrite: download again even when an identical file from an earlier run is present.
     :param max_file_bytes: the largest clip accepted, in bytes (default 1 GiB); a larger one fails the task.
+    :param hook_params: keyword arguments of the hook that fetches the task (``retry_limit``, ``retry_delay``,
+        ``retry_max_delay``).
     """
 
     template_fields: Sequence[str] = ("mj_task_id", "destination", "indexes")
@@ -65,13 +65,14 @@ class DownloadVideoOperator(BaseOperator):
         midjourney_conn_id: str = DEFAULT_CONN_ID,
         overwrite: bool = False,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.mj_task_id = mj_task_id
         self.destination = destination
         self.indexes = indexes
-        self.midjourney_conn_id = midjourney_conn_id
+        self._use_connection(midjourney_conn_id, hook_params)
         self.overwrite = check_bool("overwrite", overwrite)
         self.max_file_bytes = check_max_file_bytes(max_file_bytes)
         # Parse-time checks of whatever is literal; rendered values are checked again in execute().
@@ -81,13 +82,6 @@ class DownloadVideoOperator(BaseOperator):
             check_destination(destination)
         if not is_unresolved(indexes):
             check_indexes(indexes)
-
-    @cached_property
-    def hook(self) -> MidjourneyHook:
-        """The hook on ``midjourney_conn_id``."""
-        from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
-
-        return MidjourneyHook(self.midjourney_conn_id)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Check the rendered parameters, fetch the task, save its clips; return the manifest."""

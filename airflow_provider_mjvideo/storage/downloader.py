@@ -30,6 +30,7 @@ from airflow_provider_mjvideo.exceptions import (
 from airflow_provider_mjvideo.responses import retry_after_seconds
 from airflow_provider_mjvideo.retrying import RetryPolicy, TaskLogger
 from airflow_provider_mjvideo.storage.destination import DEFAULT_CHUNK_SIZE, atomic_write, ensure_directory
+from airflow_provider_mjvideo.transport import requests_error
 from airflow_provider_mjvideo.validation import check_max_file_bytes, check_positive_int
 
 if TYPE_CHECKING:
@@ -200,12 +201,8 @@ class MediaDownloader:
                 timeout=(self.timeout, self.timeout),
                 allow_redirects=False,
             )
-        except requests.exceptions.Timeout as err:
-            raise MidjourneyDownloadError(f"Timed out requesting {what}: {type(err).__name__}") from None
-        except requests.exceptions.ConnectionError as err:
-            raise MidjourneyDownloadError(f"Network error requesting {what}: {type(err).__name__}") from None
         except requests.exceptions.RequestException as err:
-            raise MidjourneyDownloadError(f"Request failed for {what}: {type(err).__name__}") from None
+            raise requests_error(err, what, MidjourneyDownloadError) from None
 
     def _open(self, url: str, what: str, index: int | None) -> requests.Response:
         """GET ``url`` following redirects by hand (auth decided per hop) and check status, type and length."""
