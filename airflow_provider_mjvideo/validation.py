@@ -41,6 +41,18 @@ MOTIONS: Final = ("low", "high")
 ACTIONS: Final = ("extend",)
 MAX_STATE_LENGTH: Final = 255
 MAX_INDEX: Final = 3
+#: The parameters of a video submission, in ``build_video_request``'s (and ``submit_video``'s) order.
+VIDEO_FIELDS: Final = (
+    "prompt",
+    "image",
+    "motion",
+    "action",
+    "index",
+    "mj_task_id",
+    "notify_hook",
+    "state",
+    "extra_body",
+)
 #: Body keys this provider sets itself; ``extra_body`` may not override them.
 CORE_BODY_KEYS: Final = frozenset(
     {"prompt", "image", "motion", "action", "index", "taskId", "task_id", "notifyHook", "state"}

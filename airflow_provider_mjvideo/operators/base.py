@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_mjvideo.stopping import cancel_after_stop
 from airflow_provider_mjvideo.validation import check_hook_params
@@ -27,7 +27,8 @@ class MidjourneyHookMixin:
     #: Cancel the remote task after a stop; operators that never cancel leave it ``False``.
     cancel_on_stop: bool = False
     if TYPE_CHECKING:
-        log: Any  # every BaseOperator has one
+        log: Any  # every BaseOperator has these two
+        defer: Any
 
     def _use_connection(self, midjourney_conn_id: str, hook_params: Mapping[str, Any] | None) -> None:
         """Set the connection and the checked ``hook_params`` (call from ``__init__``)."""
@@ -40,6 +41,30 @@ class MidjourneyHookMixin:
         from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 
         return MidjourneyHook(self.midjourney_conn_id, **self.hook_params)
+
+    def _defer_wait(
+        self, mj_task_id: str, *, poll_interval: float, timeout: float, started_at: float | None, **trigger_kwargs: Any
+    ) -> NoReturn:
+        """
+        Defer to :class:`~airflow_provider_mjvideo.triggers.video.MidjourneyTaskTrigger` until the task finishes.
+
+        The trigger gets this task's connection, ``hook_params`` and ``cancel_on_stop``; Airflow's deferral
+        timeout is set past the trigger's own deadline, so ``execute_complete`` always sees the timeout event.
+        """
+        from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
+
+        trigger, defer_timeout = MidjourneyTaskTrigger.for_wait(
+            mj_task_id,
+            midjourney_conn_id=self.midjourney_conn_id,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            started_at=started_at,
+            cancel_on_kill=self.cancel_on_stop,
+            hook_params=self.hook_params,
+            **trigger_kwargs,
+        )
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
+        raise AssertionError("BaseOperator.defer() raises TaskDeferred")  # pragma: no cover
 
     def _cancel_after_stop(self, mj_task_id: str, why: str) -> None:
         """Best-effort cancel of the remote task after a worker-side stop (``cancel_on_stop``); never raises."""

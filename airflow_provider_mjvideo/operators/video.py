@@ -15,6 +15,7 @@ from airflow_provider_mjvideo.operators.base import MidjourneyHookMixin
 from airflow_provider_mjvideo.routes import fetch_path
 from airflow_provider_mjvideo.validation import (
     MAX_STATE_LENGTH,
+    VIDEO_FIELDS,
     build_video_request,
     check_bool,
     check_positive_number,
@@ -94,18 +95,7 @@ class SubmitVideoOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOperator):
 
     external_id_key = STORED_TASK_ID_KEY
 
-    template_fields: Sequence[str] = (
-        "prompt",
-        "image",
-        "motion",
-        "action",
-        "index",
-        "mj_task_id",
-        "notify_hook",
-        "state",
-        "extra_body",
-        "force_new_submission",
-    )
+    template_fields: Sequence[str] = (*VIDEO_FIELDS, "force_new_submission")
     template_fields_renderers = {"extra_body": "json", "prompt": "py"}
     operator_extra_links = (MidjourneyVideoLink(),)
     ui_color = "#e8d9ff"
@@ -155,18 +145,11 @@ class SubmitVideoOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOperator):
         self._submitted_at: float | None = None
         self._result: str | None = None
         # Parse-time check of whatever is literal; the hook checks the rendered values before sending.
-        build_video_request(
-            prompt,
-            image,
-            motion,
-            action=action,
-            index=index,
-            mj_task_id=mj_task_id,
-            notify_hook=notify_hook,
-            state=state,
-            extra_body=extra_body,
-            allow_unresolved=True,
-        )
+        build_video_request(**self._video_fields(), allow_unresolved=True)
+
+    def _video_fields(self) -> dict[str, Any]:
+        """The submission's parameters as the hook's ``submit_video`` takes them (rendered, once running)."""
+        return {name: getattr(self, name) for name in VIDEO_FIELDS}
 
     def execute(self, context: Context) -> str:
         """Submit the video (or reattach to the one an earlier try submitted); wait if asked; return the id."""
@@ -184,17 +167,7 @@ class SubmitVideoOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOperator):
     def submit_job(self, context: Context) -> str:
         """Submit the video (validated first, no request on bad input); return the Midjourney task id."""
         self._submitted_at = time.time()
-        mj_task_id = self.hook.submit_video(
-            self.prompt,
-            self.image,
-            self.motion,
-            action=self.action,
-            index=self.index,
-            mj_task_id=self.mj_task_id,
-            notify_hook=self.notify_hook,
-            state=self.state,
-            extra_body=self.extra_body,
-        )
+        mj_task_id = self.hook.submit_video(**self._video_fields())
         self._live_task_id = mj_task_id
         store = context.get("task_state_store")
         if store is not None:
@@ -245,18 +218,9 @@ class SubmitVideoOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOperator):
         if not self.wait_for_completion:
             return mj_task_id
         if self.deferrable:
-            from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
-
-            trigger, defer_timeout = MidjourneyTaskTrigger.for_wait(
-                mj_task_id,
-                midjourney_conn_id=self.midjourney_conn_id,
-                poll_interval=self.poll_interval,
-                timeout=self.timeout,
-                started_at=self._submitted_at,
-                cancel_on_kill=self.cancel_on_stop,
-                hook_params=self.hook_params,
+            self._defer_wait(
+                mj_task_id, poll_interval=self.poll_interval, timeout=self.timeout, started_at=self._submitted_at
             )
-            self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
         try:
             task = self.hook.wait_for_task(
                 mj_task_id, poll_interval=self.poll_interval, timeout=self.timeout, started_at=self._submitted_at

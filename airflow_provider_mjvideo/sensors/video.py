@@ -105,20 +105,14 @@ class MidjourneyTaskSensor(MidjourneyHookMixin, BaseSensorOperator):
         done = self.poke(context)
         if done:
             return done.xcom_value if isinstance(done, PokeReturnValue) else None
-        from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
-
-        trigger, defer_timeout = MidjourneyTaskTrigger.for_wait(
+        self._defer_wait(
             self.mj_task_id,
-            midjourney_conn_id=self.midjourney_conn_id,
             poll_interval=self.poke_interval,
             timeout=self.timeout,
             started_at=self._wait_started_at(context),
             not_found_grace=self.not_found_grace,
             missing_urls_grace=self.missing_urls_grace,
-            cancel_on_kill=self.cancel_on_stop,
-            hook_params=self.hook_params,
         )
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
 
     def _wait_exceeded(self, context: Context) -> bool:
         """Whether the wait has run for its whole ``timeout`` (what a soft-fail skip of the base sensor means)."""

@@ -13,14 +13,12 @@ from typing import Any
 
 from airflow_provider_mjvideo.testing.emulator.buttons import PRESSES, buttons, number_of, verb_of
 from airflow_provider_mjvideo.testing.emulator.config import EmulatorConfig
-from airflow_provider_mjvideo.testing.emulator.httpd import Resp, code_resp
+from airflow_provider_mjvideo.testing.emulator.httpd import code_resp
 from airflow_provider_mjvideo.testing.emulator.imagine import GRID_COLOURS, image_duration
 from airflow_provider_mjvideo.testing.emulator.submit import (
     Admitted,
     Outcome,
     accepted,
-    admit,
-    create,
     rejection,
     task_id_of,
 )
@@ -28,22 +26,17 @@ from airflow_provider_mjvideo.testing.emulator.task_json import image_urls
 from airflow_provider_mjvideo.testing.emulator.tasks import Task, TaskBook, timeline
 
 
-def submit_action(book: TaskBook, cfg: EmulatorConfig, data: Any, mode: str | None, media_root: str) -> Outcome:
+def submit_action(sub: Admitted, media_root: str) -> Outcome:
     """Validate a button press and create the task it makes.
 
     Args:
-        book: Where the task goes.
-        cfg: The live configuration.
-        data: The parsed JSON body.
-        mode: Speed mode of the route prefix, or None.
+        sub: The request as every submission route admitted it (its body is ``sub.data``).
         media_root: ``scheme://host:port`` of the fake CDN (an animated video's first frame is there).
 
     Returns:
         ``(response, accepted)``.
     """
-    sub = admit(book, cfg, data)
-    if isinstance(sub, Resp):
-        return sub, False
+    book, cfg = sub.book, sub.cfg
     parent_id = task_id_of(sub.data)
     if parent_id is None:
         return code_resp(4, "taskId is required"), False
@@ -77,11 +70,7 @@ def submit_action(book: TaskBook, cfg: EmulatorConfig, data: Any, mode: str | No
         fields = dict(kind="image", motion="", image="", batch_size=0, image_colours=list(colours))
         duration = image_duration(cfg)
     # Markers in the parent's prompt already chose the parent's outcome; its children just succeed (or fail_rate).
-    task = create(
-        book,
-        cfg,
-        sub,
-        mode=mode,
+    return sub.accept(
         code=code,
         duration=duration,
         outcome_from="",
@@ -90,24 +79,19 @@ def submit_action(book: TaskBook, cfg: EmulatorConfig, data: Any, mode: str | No
         **made,
         **fields,
     )
-    return accepted(task.id, code, sub.flavor), True
 
 
-def submit_modal(book: TaskBook, cfg: EmulatorConfig, data: Any) -> Outcome:
+def submit_modal(sub: Admitted) -> Outcome:
     """Confirm the remix modal of a MODAL task, which then runs its timeline from now.
 
     Args:
-        book: The tasks.
-        cfg: The live configuration.
-        data: The parsed JSON body: ``taskId``, ``prompt`` (the remixed prompt; its markers choose the
-            outcome), ``maskBase64``.
+        sub: The admitted request; its body holds ``taskId``, ``prompt`` (the remixed prompt; its markers
+            choose the outcome), ``maskBase64``.
 
     Returns:
         ``(response, accepted)``.
     """
-    sub = admit(book, cfg, data)
-    if isinstance(sub, Resp):
-        return sub, False
+    book, cfg = sub.book, sub.cfg
     task_id = task_id_of(sub.data)
     if task_id is None:
         return code_resp(4, "taskId is required"), False

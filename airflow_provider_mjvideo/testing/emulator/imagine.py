@@ -8,9 +8,8 @@ import re
 from typing import Any
 
 from airflow_provider_mjvideo.testing.emulator.config import BOT_TYPES, EmulatorConfig
-from airflow_provider_mjvideo.testing.emulator.httpd import Resp, code_resp
-from airflow_provider_mjvideo.testing.emulator.submit import Outcome, accepted, admit, check_prompt, create
-from airflow_provider_mjvideo.testing.emulator.tasks import TaskBook
+from airflow_provider_mjvideo.testing.emulator.httpd import code_resp
+from airflow_provider_mjvideo.testing.emulator.submit import Admitted, Outcome, check_prompt
 
 _DATA_URI_RE = re.compile(r"data:([\w.+-]+/[\w.+-]+);base64,(.+)", re.DOTALL)
 #: Colours of the four pictures of every grid (U1..U4), see ``media.PALETTE``.
@@ -45,21 +44,13 @@ def decode_image_prompts(items: Any) -> list[dict[str, Any]] | None:
     return out
 
 
-def submit_imagine(book: TaskBook, cfg: EmulatorConfig, data: Any, mode: str | None) -> Outcome:
+def submit_imagine(sub: Admitted) -> Outcome:
     """Validate an imagine and create its grid task.
 
-    Args:
-        book: Where the task goes.
-        cfg: The live configuration.
-        data: The parsed JSON body.
-        mode: Speed mode of the route prefix, or None.
-
-    Returns:
-        ``(response, accepted)``.
+    ``sub`` is the request as every submission route admitted it (:func:`submit.admit`); the answer is
+    ``(response, accepted)`` like every route's.
     """
-    sub = admit(book, cfg, data)
-    if isinstance(sub, Resp):
-        return sub, False
+    cfg = sub.cfg
     refusal = check_prompt(sub.prompt)
     if refusal is not None:
         return refusal, False
@@ -69,13 +60,7 @@ def submit_imagine(book: TaskBook, cfg: EmulatorConfig, data: Any, mode: str | N
     bot_type = sub.data.get("botType") or "MID_JOURNEY"
     if bot_type not in BOT_TYPES:
         return code_resp(4, f"botType must be one of {', '.join(BOT_TYPES)}"), False
-    code = sub.code()
-    task = create(
-        book,
-        cfg,
-        sub,
-        mode=mode,
-        code=code,
+    return sub.accept(
         duration=image_duration(cfg),
         outcome_from=sub.prompt,
         kind="image",
@@ -90,4 +75,3 @@ def submit_imagine(book: TaskBook, cfg: EmulatorConfig, data: Any, mode: str | N
         bot_type=bot_type,
         image_colours=list(GRID_COLOURS),
     )
-    return accepted(task.id, code, sub.flavor), True

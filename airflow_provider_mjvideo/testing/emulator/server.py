@@ -33,7 +33,7 @@ from airflow_provider_mjvideo.testing.emulator.httpd import (
 from airflow_provider_mjvideo.testing.emulator.imagine import submit_imagine
 from airflow_provider_mjvideo.testing.emulator.notify import Notifier
 from airflow_provider_mjvideo.testing.emulator.routing import Route, api_prefix, route
-from airflow_provider_mjvideo.testing.emulator.submit import Outcome
+from airflow_provider_mjvideo.testing.emulator.submit import Outcome, admit
 from airflow_provider_mjvideo.testing.emulator.task_json import render
 from airflow_provider_mjvideo.testing.emulator.tasks import FAIL_REASON, Task, TaskBook
 from airflow_provider_mjvideo.testing.emulator.video import submit_video
@@ -371,10 +371,14 @@ class MidjourneyEmulator:
         return task_routes.cancel(self._book, where.task_id)
 
     def _submission(self, cfg: EmulatorConfig, where: Route, parsed: Any) -> Outcome:
+        # The checks every submission route makes first (body, forced codes, state), then the route's own.
+        sub = admit(self._book, cfg, parsed, where.mode)
+        if isinstance(sub, Resp):
+            return sub, False
         if where.name == "submit":
-            return submit_video(self._book, cfg, parsed, where.mode)
+            return submit_video(sub)
         if where.name == "imagine":
-            return submit_imagine(self._book, cfg, parsed, where.mode)
+            return submit_imagine(sub)
         if where.name == "action":
-            return submit_action(self._book, cfg, parsed, where.mode, self._media_root())
-        return submit_modal(self._book, cfg, parsed)
+            return submit_action(sub, self._media_root())
+        return submit_modal(sub)

@@ -30,7 +30,7 @@ Outcome = tuple[Resp, bool]
 
 
 class Admitted(NamedTuple):
-    """A submission that passed the checks every route makes first."""
+    """A submission that passed the checks every route makes first, with what its route needs to answer it."""
 
     data: dict[str, Any]
     flavor: Flavor
@@ -38,13 +38,49 @@ class Admitted(NamedTuple):
     forced: int | None
     #: The body's ``prompt`` ("" when absent or not a string).
     prompt: str
+    #: Where the task goes.
+    book: TaskBook
+    #: The live configuration.
+    cfg: EmulatorConfig
+    #: Speed mode of the route prefix, or None.
+    mode: str | None
 
     def code(self, default: int = 1) -> int:
         """Return the accepting code to answer: the forced one, else ``default``."""
         return self.forced if self.forced is not None else default
 
+    def accept(self, *, duration: float, outcome_from: str, code: int | None = None, **fields: Any) -> Outcome:
+        """
+        Create and store the submission's task; return the accepting answer ``(response, True)``.
 
-def admit(book: TaskBook, cfg: EmulatorConfig, data: Any) -> Admitted | Resp:
+        Args:
+            duration: Seconds from submit to SUCCESS.
+            outcome_from: The prompt whose markers choose the outcome (see :meth:`TaskBook.outcome`).
+            code: The accepting code to answer (default: :meth:`code`).
+            fields: The remaining :class:`Task` fields (kind, prompt, motion, image, batch_size, ...).
+        """
+        code = self.code() if code is None else code
+        book, cfg = self.book, self.cfg
+        with book.lock:
+            task = Task(
+                id=book.next_id(),
+                state=self.data.get("state"),
+                mode=self.mode,
+                outcome=book.outcome(outcome_from, cfg.fail_rate),
+                submit_code=code,
+                notify_hook=_loopback_hook(self.data),
+                body=self.data,
+                submit_mono=time.monotonic(),
+                submit_wall=time.time(),
+                duration=max(0.0, float(duration)),
+                urls_after_success=max(0.0, float(cfg.urls_after_success)),
+                **fields,
+            )
+            book.add(task)
+        return accepted(task.id, code, self.flavor), True
+
+
+def admit(book: TaskBook, cfg: EmulatorConfig, data: Any, mode: str | None) -> Admitted | Resp:
     """Make the checks every submission route makes first, in the servers' order; return the refusal if any.
 
     The body must be a JSON object the flavour can bind; a forced code from ``submit_codes`` is consumed
@@ -65,7 +101,7 @@ def admit(book: TaskBook, cfg: EmulatorConfig, data: Any) -> Admitted | Resp:
     state_error = flavor.state_error(data.get("state"))
     if state_error is not None:
         return state_error
-    return Admitted(data, flavor, forced, prompt_text)
+    return Admitted(data, flavor, forced, prompt_text, book, cfg, mode)
 
 
 def check_prompt(prompt: str) -> Resp | None:
@@ -107,51 +143,6 @@ def accepted(task_id: str, code: int, flavor: Flavor) -> Resp:
         "properties": properties,
     }
     return json_resp(200, payload)
-
-
-def create(
-    book: TaskBook,
-    cfg: EmulatorConfig,
-    sub: Admitted,
-    *,
-    mode: str | None,
-    code: int,
-    duration: float,
-    outcome_from: str,
-    **fields: Any,
-) -> Task:
-    """Create and store the task of an admitted submission.
-
-    Args:
-        book: Where the task goes.
-        cfg: The live configuration.
-        sub: The admitted submission (body, state, notifyHook).
-        mode: Speed mode of the route prefix, or None.
-        code: The accepting code answered.
-        duration: Seconds from submit to SUCCESS.
-        outcome_from: The prompt whose markers choose the outcome (see :meth:`TaskBook.outcome`).
-        fields: The remaining :class:`Task` fields (kind, prompt, motion, image, batch_size, ...).
-
-    Returns:
-        The new task.
-    """
-    with book.lock:
-        task = Task(
-            id=book.next_id(),
-            state=sub.data.get("state"),
-            mode=mode,
-            outcome=book.outcome(outcome_from, cfg.fail_rate),
-            submit_code=code,
-            notify_hook=_loopback_hook(sub.data),
-            body=sub.data,
-            submit_mono=time.monotonic(),
-            submit_wall=time.time(),
-            duration=max(0.0, float(duration)),
-            urls_after_success=max(0.0, float(cfg.urls_after_success)),
-            **fields,
-        )
-        book.add(task)
-    return task
 
 
 def _loopback_hook(data: dict[str, Any]) -> str | None:

@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from airflow_provider_mjvideo.testing.emulator.config import EmulatorConfig
 from airflow_provider_mjvideo.testing.emulator.httpd import Resp, code_resp, is_int
-from airflow_provider_mjvideo.testing.emulator.submit import Outcome, accepted, admit, check_prompt, create, task_id_of
+from airflow_provider_mjvideo.testing.emulator.submit import (
+    Admitted,
+    Outcome,
+    check_prompt,
+    task_id_of,
+)
 from airflow_provider_mjvideo.testing.emulator.tasks import TaskBook, timeline
 
 
-def submit_video(book: TaskBook, cfg: EmulatorConfig, data: Any, mode: str | None) -> Outcome:
+def submit_video(sub: Admitted) -> Outcome:
     """Validate a video submit and create its task.
 
-    Args:
-        book: Where the task goes.
-        cfg: The live configuration.
-        data: The parsed JSON body.
-        mode: Speed mode of the route prefix, or None.
-
-    Returns:
-        ``(response, accepted)``.
+    ``sub`` is the request as every submission route admitted it (:func:`submit.admit`); the answer is
+    ``(response, accepted)`` like every route's.
     """
-    sub = admit(book, cfg, data)
-    if isinstance(sub, Resp):
-        return sub, False
+    book, cfg = sub.book, sub.cfg
     body = sub.data
     refusal = check_prompt(sub.prompt)
     if refusal is not None:
@@ -58,13 +53,7 @@ def submit_video(book: TaskBook, cfg: EmulatorConfig, data: Any, mode: str | Non
             return refusal, False
     elif not image_text.strip():
         return code_resp(4, "image is required"), False
-    code = sub.code()
-    task = create(
-        book,
-        cfg,
-        sub,
-        mode=mode,
-        code=code,
+    return sub.accept(
         duration=cfg.video_duration,
         outcome_from=sub.prompt,
         kind="extend" if action == "extend" else "new",
@@ -75,7 +64,6 @@ def submit_video(book: TaskBook, cfg: EmulatorConfig, data: Any, mode: str | Non
         parent_id=parent_id,
         index=index,
     )
-    return accepted(task.id, code, sub.flavor), True
 
 
 def _extend_refusal(book: TaskBook, parent_id: str, index: int) -> Resp | None:
