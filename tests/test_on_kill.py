@@ -10,9 +10,11 @@ against the emulator over real HTTP; ``tests/test_triggerer_failover.py`` proves
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from enum import Enum
 from types import SimpleNamespace
 from typing import Any
@@ -182,10 +184,23 @@ async def test_lookup_without_a_task_instance_cannot_tell(ti: Any) -> None:
 # ------------------------------------------------------------------------------------------ on_kill, wired
 
 
-def warnings_logged(capfd: pytest.CaptureFixture[str]) -> list[str]:
-    """The messages of the WARNING lines printed so far (Airflow's structured log goes to the captured output)."""
-    out = capfd.readouterr().out
-    return [match.strip() for match in re.findall(r"\[warning\s*\] (.*?) \[airflow", out)]
+@pytest.fixture
+def warnings_logged(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
+    """
+    The provider's WARNING messages so far: Airflow 3.1+ prints its structured log to the captured output,
+    Airflow 3.0 logs triggers through the standard library (caplog's records).
+    """
+
+    def read() -> list[str]:
+        records = [
+            record.getMessage()
+            for record in caplog.records
+            if record.levelno == logging.WARNING and record.name.startswith("airflow_provider_mjvideo")
+        ]
+        printed = re.findall(r"\[warning\s*\] (.*?) \[airflow_provider_mjvideo", capfd.readouterr().out)
+        return records or [line.strip() for line in printed]
+
+    return read
 
 
 def stuck_task(hook: MidjourneyHook) -> str:
@@ -241,7 +256,7 @@ async def test_on_kill_that_cannot_read_the_state_keeps_the_task_and_warns(
     emulator: MidjourneyEmulator,
     mj_conn: str,
     task_states: TaskStates,
-    capfd: pytest.CaptureFixture[str],
+    warnings_logged: Callable[[], list[str]],
 ) -> None:
     mj_task_id = stuck_task(hook)
     task_states.answer = ConnectionResetError("supervisor channel closed")
@@ -249,7 +264,7 @@ async def test_on_kill_that_cannot_read_the_state_keeps_the_task_and_warns(
     await killed_trigger(mj_task_id, mj_conn).on_kill()
 
     assert emulator.count("cancel") == 0
-    (warning,) = warnings_logged(capfd)
+    (warning,) = warnings_logged()
     assert f"Trigger of Midjourney task {mj_task_id} stopped; leaving the task running" in warning
     assert "ConnectionResetError: supervisor channel closed" in warning
 
@@ -272,7 +287,7 @@ async def test_on_kill_never_raises_when_the_api_is_down(
     emulator: MidjourneyEmulator,
     mj_conn: str,
     task_states: TaskStates,
-    capfd: pytest.CaptureFixture[str],
+    warnings_logged: Callable[[], list[str]],
 ) -> None:
     mj_task_id = stuck_task(hook)
     task_states.answer = {RUN_ID: {"wait_generate": _State.FAILED}}
@@ -280,7 +295,7 @@ async def test_on_kill_never_raises_when_the_api_is_down(
 
     await asyncio.wait_for(killed_trigger(mj_task_id, mj_conn).on_kill(), on_kill_limits()[1] + 5)
 
-    assert warnings_logged(capfd)[-1].startswith(
+    assert warnings_logged()[-1].startswith(
         f"Could not cancel Midjourney task {mj_task_id} after the deferred task was stopped: Could not connect"
     )
 
@@ -290,7 +305,7 @@ async def test_on_kill_is_bounded_when_the_api_hangs(
     emulator: MidjourneyEmulator,
     mj_conn: str,
     task_states: TaskStates,
-    capfd: pytest.CaptureFixture[str],
+    warnings_logged: Callable[[], list[str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     mj_task_id = stuck_task(hook)
@@ -302,7 +317,7 @@ async def test_on_kill_is_bounded_when_the_api_hangs(
     await killed_trigger(mj_task_id, mj_conn).on_kill()
 
     assert time.monotonic() - started < 3.5
-    (warning,) = warnings_logged(capfd)
+    (warning,) = warnings_logged()
     assert warning.startswith(
         f"Could not cancel Midjourney task {mj_task_id} after the deferred task was stopped: no answer within"
     )

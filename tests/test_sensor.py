@@ -59,7 +59,7 @@ def sensor_messages(output: str, mj_task_id: str) -> list[str]:
         # handler ("[2026-01-01T12:00:00.000+0000] {video.py:150} INFO - ...", the current sys.stdout). Neither
         # shows the logger's name. Read the root handler's lines only: one per log call.
         pattern = re.compile(
-            r"^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}\] \{video\.py:\d+\} INFO - "
+            r"^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}\] \{waiting\.py:\d+\} INFO - "
             rf"(Midjourney task {mj_task_id}: .*)$",
             re.MULTILINE,
         )
