@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final, Literal
 
-import pendulum
+from airflow_provider_mjvideo.exceptions import MidjourneyResponseError, MidjourneyValidationError, shorten
+from airflow_provider_mjvideo.parsing import (
+    as_str,
+    epoch_ms_to_datetime,
+    extract_image_urls,
+    extract_video_urls,
+    progress_percent,
+)
 
-from airflow_provider_mjvideo.exceptions import MidjourneyResponseError, shorten
+#: What a task makes: pictures, or clips.
+TaskKind = Literal["image", "video"]
 
 
 class TaskStatus(str, Enum):
@@ -66,101 +73,102 @@ _DEAD: frozenset[TaskStatus] = frozenset({TaskStatus.FAILURE, TaskStatus.CANCEL}
 _FAILURES: frozenset[TaskStatus] = _DEAD | {TaskStatus.MODAL}
 
 
-def _epoch_ms_to_datetime(value: Any) -> datetime | None:
-    """Turn epoch milliseconds (int, float or digit string) into an aware UTC datetime; 0/None/garbage → None."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        millis = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if not math.isfinite(millis) or millis <= 0:
-        return None
-    if millis < 1e11:  # a value in seconds, not milliseconds (no server was seen doing this, but cheap)
-        millis *= 1000
-    try:
-        return pendulum.from_timestamp(millis / 1000, tz="UTC")
-    except (OverflowError, ValueError, OSError):  # beyond the calendar (e.g. micro- or nanoseconds): unknown
-        return None
+class TaskAction(str, Enum):
+    """What a Midjourney task does, as the server's ``action`` says (``UNKNOWN``: empty or new to this provider)."""
+
+    IMAGINE = "IMAGINE"
+    UPSCALE = "UPSCALE"
+    VARIATION = "VARIATION"
+    REROLL = "REROLL"
+    BLEND = "BLEND"
+    DESCRIBE = "DESCRIBE"
+    SHORTEN = "SHORTEN"
+    PAN = "PAN"
+    ZOOM = "ZOOM"
+    INPAINT = "INPAINT"
+    OUTPAINT = "OUTPAINT"
+    VIDEO = "VIDEO"
+    VIDEO_EXTEND = "VIDEO_EXTEND"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def parse(cls, value: Any) -> TaskAction:
+        """Map a server's action string to a member; empty and unknown values become ``UNKNOWN``."""
+        try:
+            return cls(str(value or "").strip().upper())
+        except ValueError:
+            return cls.UNKNOWN
+
+    @property
+    def makes_pictures(self) -> bool:
+        """The task's result is a picture (a grid or a single image), not clips."""
+        return self in _PICTURE_ACTIONS
 
 
-def _progress_percent(value: Any) -> int:
-    """``"56%"`` → 56; ``""``, ``None`` and garbage (``"NaN%"``, infinities, huge integers) → 0; clamped to 0..100."""
-    if isinstance(value, bool):
-        return 0
-    try:
-        if isinstance(value, (int, float)):
-            number = float(value)
-        else:
-            number = float(str(value or "").strip().rstrip("%").strip())
-    except (ValueError, OverflowError):
-        return 0
-    if not math.isfinite(number):
-        return 0
-    return max(0, min(100, int(number)))
+_PICTURE_ACTIONS: Final = frozenset(
+    {
+        TaskAction.IMAGINE,
+        TaskAction.UPSCALE,
+        TaskAction.VARIATION,
+        TaskAction.REROLL,
+        TaskAction.BLEND,
+        TaskAction.PAN,
+        TaskAction.ZOOM,
+        TaskAction.INPAINT,
+        TaskAction.OUTPAINT,
+    }
+)
+#: Actions whose picture is a 2x2 grid of four images (upscale one to animate it).
+GRID_ACTIONS: Final = frozenset(
+    {TaskAction.IMAGINE, TaskAction.VARIATION, TaskAction.REROLL, TaskAction.BLEND, TaskAction.PAN, TaskAction.ZOOM}
+)
+_UPSAMPLE: Final = re.compile(r"^MJ::JOB::upsample::(\d+)::")
 
 
-def _as_str(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
+@dataclass(frozen=True)
+class Button:
+    """
+    One button of a finished task, pressed with ``/mj/submit/action``.
+
+    :param custom_id: what the server reads (``MJ::JOB::upsample::1::<job id>``).
+    :param label: its label (``U1``, ``V2``; ``""`` for an emoji button).
+    :param emoji: its emoji (``🔄``), if any.
+    """
+
+    custom_id: str
+    label: str = ""
+    emoji: str = ""
+
+    @property
+    def name(self) -> str:
+        """How a person names it: the label, else the emoji, else the custom id."""
+        return self.label or self.emoji or self.custom_id
+
+    @property
+    def upscale_index(self) -> int | None:
+        """The 0-based grid image an upsample button upscales (``U1`` → 0), else ``None``."""
+        match = _UPSAMPLE.match(self.custom_id)
+        return int(match.group(1)) - 1 if match else None
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON form carried in task summaries."""
+        return {"custom_id": self.custom_id, "label": self.label, "emoji": self.emoji}
 
 
-def _looks_like_url(text: str | None) -> str | None:
-    """Keep absolute URLs (and the odd scheme-relative or root-relative one); drop any other text."""
-    if text and ("://" in text or text.startswith("/")):
-        return text
-    return None
-
-
-def _url_from_item(item: Any) -> str | None:
-    if isinstance(item, Mapping):
-        return _looks_like_url(_as_str(item.get("url") or item.get("videoUrl") or item.get("video_url")))
-    if isinstance(item, str):
-        return _looks_like_url(_as_str(item))
-    return None
-
-
-def _url_list(value: Any) -> list[str]:
-    """Read a list of URLs from a list of strings/objects, or from a JSON string holding such a list."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return []
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                return []
-        else:
-            url = _looks_like_url(text)
-            return [url] if url else []
+def _buttons(value: Any) -> tuple[Button, ...]:
     if not isinstance(value, list):
-        return []
-    return [url for url in (_url_from_item(item) for item in value) if url]
-
-
-def extract_video_urls(raw: Mapping[str, Any]) -> list[str]:
-    """
-    Find a task's video URLs wherever the server put them, in server order.
-
-    Looks, in this order, at ``videoUrls`` (objects or strings), ``videoUrl``, ``video_urls`` (a list
-    or a JSON string holding one), and ``imageUrl`` when it points at an ``.mp4``.
-    """
-    urls = _url_list(raw.get("videoUrls"))
-    if urls:
-        return urls
-    single = _looks_like_url(_as_str(raw.get("videoUrl")))
-    if single:
-        return [single]
-    urls = _url_list(raw.get("video_urls"))
-    if urls:
-        return urls
-    image = _as_str(raw.get("imageUrl"))
-    if image and image.split("?", 1)[0].lower().endswith(".mp4"):
-        return [image]
-    return []
+        return ()
+    found = []
+    for item in value:
+        if isinstance(item, Mapping) and as_str(item.get("customId")):
+            found.append(
+                Button(
+                    custom_id=str(as_str(item.get("customId"))),
+                    label=as_str(item.get("label")) or "",
+                    emoji=as_str(item.get("emoji")) or "",
+                )
+            )
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -172,10 +180,14 @@ class MidjourneyTask:
     :param status: the parsed status.
     :param progress: percent done, 0..100.
     :param video_urls: the clips' URLs in server order (empty until the video is done).
-    :param image_url: the task's image (the first frame for a video), if any.
+    :param image_url: the task's picture (a grid, an upscale, or a video's first frame), if any.
     :param fail_reason: why the task failed, if it did.
     :param prompt: the prompt the server recorded.
-    :param action: the server's ``action`` (``VIDEO``, ``VIDEO_EXTEND``…): informative only.
+    :param action: what the task does (``IMAGINE``, ``UPSCALE``, ``VIDEO``…; ``UNKNOWN`` when the server says
+        nothing this provider knows). For a wait, :attr:`kind` is what counts.
+    :param image_urls: the task's pictures in server order: ``image_url`` first, then the single images some
+        servers list beside a grid.
+    :param buttons: the buttons of a finished task (upscale, variation, reroll, animate…), in server order.
     :param state: the free text sent with the submission, echoed back.
     :param submit_time: when the task was submitted (aware UTC), if known.
     :param start_time: when work started, if known.
@@ -191,13 +203,64 @@ class MidjourneyTask:
     image_url: str | None = None
     fail_reason: str | None = None
     prompt: str | None = None
-    action: str | None = None
+    action: TaskAction = TaskAction.UNKNOWN
     state: str | None = None
     submit_time: datetime | None = None
     start_time: datetime | None = None
     finish_time: datetime | None = None
     raw_status: str = ""
+    image_urls: tuple[str, ...] = ()
+    buttons: tuple[Button, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def kind(self) -> TaskKind:
+        """
+        ``"image"`` for a task whose result is pictures (imagine, upscale, variation…), else ``"video"``.
+
+        A task with clips is a video whatever its action (an upscale of a video grid gives an mp4); a task whose
+        action this provider does not know is a video, as every task of its video routes is.
+        """
+        if self.video_urls or not self.action.makes_pictures:
+            return "video"
+        return "image"
+
+    def button(self, label_or_custom_id: str) -> Button:
+        """
+        The button named ``label_or_custom_id``: its full custom id, its label (``"U2"``, any case) or its emoji.
+
+        :raises MidjourneyValidationError: the task has no such button (the message lists the ones it has).
+        """
+        wanted = str(label_or_custom_id).strip()
+        for match in (
+            lambda b: b.custom_id == wanted,
+            lambda b: bool(b.label) and b.label.lower() == wanted.lower(),
+            lambda b: bool(b.emoji) and b.emoji == wanted,
+        ):
+            for candidate in self.buttons:
+                if match(candidate):
+                    return candidate
+        has = ", ".join(candidate.name for candidate in self.buttons) or "none (is it finished?)"
+        raise MidjourneyValidationError(
+            "button",
+            f"task {self.id} ({self.action.value}, {self.status.value}) has no button {wanted!r}; its buttons: {has}",
+        )
+
+    def upscale_button(self, index: int) -> Button:
+        """
+        The button that upscales grid image ``index`` (0-based: 0 is Midjourney's U1).
+
+        :raises MidjourneyValidationError: the task has no such button (not a finished grid, or no such image).
+        """
+        for candidate in self.buttons:
+            if candidate.upscale_index == index:
+                return candidate
+        has = ", ".join(candidate.name for candidate in self.buttons) or "none (is it a finished grid?)"
+        raise MidjourneyValidationError(
+            "index",
+            f"task {self.id} ({self.action.value}, {self.status.value}) has no upscale button for image {index} "
+            f"(U{index + 1}); its buttons: {has}",
+        )
 
     @classmethod
     def from_api(cls, raw: Any) -> MidjourneyTask:
@@ -211,26 +274,28 @@ class MidjourneyTask:
             raise MidjourneyResponseError(
                 f"Expected a task object, got {type(raw).__name__}: {shorten(repr(raw), 120)}"
             )
-        task_id = _as_str(raw.get("id") if raw.get("id") is not None else raw.get("taskId"))
+        task_id = as_str(raw.get("id") if raw.get("id") is not None else raw.get("taskId"))
         if not task_id:
             raise MidjourneyResponseError(f"Task object without an id: {shorten(repr(dict(raw)), 200)}")
         status = TaskStatus.parse(raw.get("status"))
         urls = extract_video_urls(raw)
-        image_url = _as_str(raw.get("imageUrl"))
+        images = extract_image_urls(raw)
         return cls(
             id=task_id,
             status=status,
-            progress=100 if status is TaskStatus.SUCCESS else _progress_percent(raw.get("progress")),
+            progress=100 if status is TaskStatus.SUCCESS else progress_percent(raw.get("progress")),
             video_urls=tuple(urls),
-            image_url=image_url,
-            fail_reason=_as_str(raw.get("failReason") or raw.get("fail_reason")),
-            prompt=_as_str(raw.get("prompt")),
-            action=_as_str(raw.get("action")),
-            state=_as_str(raw.get("state")),
-            submit_time=_epoch_ms_to_datetime(raw.get("submitTime")),
-            start_time=_epoch_ms_to_datetime(raw.get("startTime")),
-            finish_time=_epoch_ms_to_datetime(raw.get("finishTime")),
+            image_url=as_str(raw.get("imageUrl")),
+            fail_reason=as_str(raw.get("failReason") or raw.get("fail_reason")),
+            prompt=as_str(raw.get("prompt")),
+            action=TaskAction.parse(raw.get("action")),
+            state=as_str(raw.get("state")),
+            submit_time=epoch_ms_to_datetime(raw.get("submitTime")),
+            start_time=epoch_ms_to_datetime(raw.get("startTime")),
+            finish_time=epoch_ms_to_datetime(raw.get("finishTime")),
             raw_status=str(raw.get("status") or ""),
+            image_urls=tuple(images),
+            buttons=_buttons(raw.get("buttons")),
             raw=MappingProxyType(dict(raw)),
         )
 
@@ -248,7 +313,10 @@ class MidjourneyTask:
             "image_url": self.image_url,
             "fail_reason": self.fail_reason,
             "prompt": self.prompt,
-            "action": self.action,
+            "action": self.action.value,
+            "kind": self.kind,
+            "image_urls": list(self.image_urls),
+            "buttons": [button.to_dict() for button in self.buttons],
             "state": self.state,
             "submit_time": iso(self.submit_time),
             "start_time": iso(self.start_time),
