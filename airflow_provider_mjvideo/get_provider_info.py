@@ -39,6 +39,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Midjourney",
                 "python-modules": [
                     "airflow_provider_mjvideo.operators.video",
+                    "airflow_provider_mjvideo.operators.image",
                     "airflow_provider_mjvideo.operators.download",
                 ],
             }
@@ -55,7 +56,10 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_mjvideo.triggers.video"],
             }
         ],
-        "extra-links": ["airflow_provider_mjvideo.links.MidjourneyVideoLink"],
+        "extra-links": [
+            "airflow_provider_mjvideo.links.MidjourneyVideoLink",
+            "airflow_provider_mjvideo.links.MidjourneyImageLink",
+        ],
         "connection-types": [
             {
                 "connection-type": "midjourney",

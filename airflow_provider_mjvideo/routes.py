@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Final
 
 SUBMIT_VIDEO_PATH: Final = "/mj/submit/video"
+SUBMIT_IMAGINE_PATH: Final = "/mj/submit/imagine"
+SUBMIT_ACTION_PATH: Final = "/mj/submit/action"
+SUBMIT_MODAL_PATH: Final = "/mj/submit/modal"
 LIST_PATH: Final = "/mj/task/list-by-condition"
 
 

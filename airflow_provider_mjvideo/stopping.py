@@ -10,7 +10,9 @@ Two questions, each answered here only:
   ``[triggerer] triggerer_health_check_threshold`` and woke up). So the trigger asks Airflow for the
   task instance's current state (:func:`task_instance_state`, through the triggerer's supervisor
   channel) and :func:`kill_verdict` cancels only when the task instance is no longer deferred: marked
-  success/failed, cleared, or gone with its run. When the state cannot be read, nothing is cancelled.
+  success/failed, cleared, or gone with its run. When the state cannot be read, nothing is cancelled; and a
+  remote task that has already ended is left alone (:func:`acancel_after_stop` looks first), because a task
+  instance also leaves ``deferred`` by itself when another triggerer saw its video finish.
 * **How?** :func:`cancel_after_stop` (sync hook) and :func:`acancel_after_stop` (async hook) send one
   best-effort cancel, log the outcome, and never raise: a stop must not fail because the API is down.
 """
@@ -19,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from airflow_provider_mjvideo.exceptions import MidjourneyError
 
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 #: The task-instance state in which a wait is still wanted: a trigger stopped then was moved, not killed.
 STILL_DEFERRED: Final = "deferred"
+T = TypeVar("T")
+
 #: Parts of ``[triggerer] on_kill_timeout`` (30 s by default) that a trigger's ``on_kill`` may use: for the state
 #: look-up, and in all. The look-up gets half: a triggerer's supervisor answers its first look-up only after it has
 #: built its in-process execution API, and one that has just woken from a stall first catches up on heartbeats
@@ -111,7 +115,7 @@ def kill_verdict(lookup: StateLookup) -> KillVerdict:
             "the task instance is still deferred: the trigger moved to another triggerer or this one is stopping",
         )
     shown = lookup.state or "cleared (no state)"
-    return KillVerdict(True, f"the task instance is now {shown}: a person stopped it")
+    return KillVerdict(True, f"the task instance is now {shown}: stopped by a person, or it moved on elsewhere")
 
 
 def _state_key(task_id: str, map_index: int | None) -> str:
@@ -171,6 +175,26 @@ async def task_instance_state(ti: Any, timeout: float = STATE_LOOKUP_TIMEOUT) ->
     return states_lookup(answer, ti.run_id, ti.task_id, ti.map_index)
 
 
+async def outlast_cancellation(work: Awaitable[T]) -> T:
+    """
+    Await ``work`` to its end even when the awaiting task is cancelled meanwhile; ``work`` must bound itself.
+
+    Airflow 3.3's triggerer cancels a trigger again on every loop (about once a second) while its ``on_kill``
+    runs — the trigger stays in its cancel queue until it has finished —, so an ``on_kill`` that needs more
+    than a second (asking Airflow for the task instance's state, sending the cancel) would be cut short every
+    time. The work runs in a task of its own, shielded; cancellations of the caller are absorbed until it ends.
+
+    :param work: the bounded work (a coroutine or future).
+    """
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                return task.result()
+
+
 def cancel_after_stop(
     hook: MidjourneyHook, mj_task_id: str, why: str, *, enabled: bool, logger: TaskLogger
 ) -> bool | None:
@@ -202,12 +226,16 @@ async def acancel_after_stop(
     """
     Best-effort cancel from a trigger, bounded by ``budget`` seconds; never raises (cancellation passes through).
 
+    The task is fetched first and left alone when it has already ended: a task instance that is no longer
+    deferred may also have moved on by itself (another triggerer saw the video finish while this one was
+    stalled), and a finished video is nothing to cancel.
+
     :param midjourney_conn_id: the connection.
     :param mj_task_id: the task to cancel.
     :param why: what stopped the wait, for the log.
     :param logger: where to log.
     :param budget: seconds for the whole cancel, retries included.
-    :returns: whether the server accepted the cancel; ``None`` when it failed or ran out of time.
+    :returns: whether the server accepted the cancel; ``None`` when none was sent, it failed or ran out of time.
     """
     from airflow_provider_mjvideo.hooks.midjourney import MidjourneyAsyncHook
 
@@ -217,8 +245,17 @@ async def acancel_after_stop(
             midjourney_conn_id, retry_limit=ON_KILL_CANCEL_ATTEMPTS, retry_delay=ON_KILL_RETRY_DELAY
         )
 
-        async def cancel() -> bool:
+        async def cancel() -> bool | None:
             async with hook.api() as api:
+                task = await api.find_task(mj_task_id)
+                if task is not None and task.status.is_terminal:
+                    logger.info(
+                        "Midjourney task %s already ended %s: nothing to cancel after %s",
+                        mj_task_id,
+                        task.status.value,
+                        why,
+                    )
+                    return None
                 return await api.cancel_task(mj_task_id)
 
         accepted = await asyncio.wait_for(cancel(), budget)
@@ -228,11 +265,12 @@ async def acancel_after_stop(
     except Exception as err:  # a stop must never fail because the API is down or misconfigured
         logger.warning("Could not cancel Midjourney task %s after %s: %s", mj_task_id, why, err)
         return None
-    logger.info(
-        "Cancel of Midjourney task %s after %s: %s (%.1f s)",
-        mj_task_id,
-        why,
-        "accepted" if accepted else "refused",
-        time.monotonic() - started,
-    )
+    if accepted is not None:
+        logger.info(
+            "Cancel of Midjourney task %s after %s: %s (%.1f s)",
+            mj_task_id,
+            why,
+            "accepted" if accepted else "refused",
+            time.monotonic() - started,
+        )
     return accepted

@@ -1,9 +1,10 @@
 """
-The one place that checks parameters, before any request is sent.
+The one place that checks parameter values, before any request is sent.
 
-The hook validates every call through :func:`build_video_request`; operators call the same function
-at DAG parse time with :data:`UNRESOLVED` standing in for values that are only known after
-templating (Jinja strings, XComArgs), so literal mistakes surface when the DAG is parsed.
+Each check names the parameter in its :class:`MidjourneyValidationError`. The submission builders
+(:mod:`airflow_provider_mjvideo.submissions`) compose them for each route; operators run the same checks
+at DAG parse time, skipping values only known after templating (:func:`is_unresolved`), so literal
+mistakes surface when the DAG is parsed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final, Literal, overload
 from urllib.parse import urlsplit
 
@@ -37,27 +37,10 @@ class _Unresolved:
 #: Stands for a parameter whose value is not known yet (templated or from XCom).
 UNRESOLVED: Final = _Unresolved()
 
-MOTIONS: Final = ("low", "high")
-ACTIONS: Final = ("extend",)
 MAX_STATE_LENGTH: Final = 255
+#: What a wait's success must carry: the task's own kind, clips, or a picture.
+EXPECTS: Final = ("auto", "video", "image")
 MAX_INDEX: Final = 3
-#: The parameters of a video submission, in ``build_video_request``'s (and ``submit_video``'s) order.
-VIDEO_FIELDS: Final = (
-    "prompt",
-    "image",
-    "motion",
-    "action",
-    "index",
-    "mj_task_id",
-    "notify_hook",
-    "state",
-    "extra_body",
-)
-#: Body keys this provider sets itself; ``extra_body`` may not override them.
-CORE_BODY_KEYS: Final = frozenset(
-    {"prompt", "image", "motion", "action", "index", "taskId", "task_id", "notifyHook", "state"}
-)
-_BATCH_SIZES: Final = (1, 2, 4)
 _DATA_URI = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w.+-]+=[\w.+-]+)*;base64,[A-Za-z0-9+/=\s]+$")
 
 
@@ -286,166 +269,65 @@ def check_task_id(name: str, value: Any) -> str:
     return text
 
 
-def _check_index(value: Any) -> int:
+def check_index(name: str, value: Any, what: str = "which clip") -> int:
+    """
+    Return a clip or grid-image index as an int ``0``-:data:`MAX_INDEX` (``"2"`` from a template is ``2``).
+
+    Indexes are 0-based everywhere in this provider: 0 is a video's first clip, and a grid's first image
+    (Midjourney's U1).
+
+    :param name: the parameter's name, for the error message.
+    :param value: the value to check.
+    :param what: what the index selects, for the error message.
+    :raises MidjourneyValidationError: naming ``name``.
+    """
     if isinstance(value, bool):
-        raise MidjourneyValidationError("index", f"must be an integer 0-{MAX_INDEX}, got {value!r}")
+        raise MidjourneyValidationError(name, f"must be an integer 0-{MAX_INDEX}, got {value!r}")
     if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
         value = int(value)
     if not isinstance(value, int):
-        raise MidjourneyValidationError("index", f"must be an integer 0-{MAX_INDEX}, got {value!r:.40}")
+        raise MidjourneyValidationError(name, f"must be an integer 0-{MAX_INDEX}, got {value!r:.40}")
     if not 0 <= value <= MAX_INDEX:
-        raise MidjourneyValidationError(
-            "index", f"must be between 0 and {MAX_INDEX} (which clip of the parent to extend), got {value}"
-        )
+        raise MidjourneyValidationError(name, f"must be between 0 and {MAX_INDEX} ({what}), got {value}")
     return value
 
 
-def _check_extra_body(extra_body: Any) -> dict[str, Any]:
-    if extra_body is None:
-        return {}
-    if not isinstance(extra_body, Mapping):
-        raise MidjourneyValidationError("extra_body", f"must be a dict, got {type(extra_body).__name__}")
-    clash = sorted(CORE_BODY_KEYS.intersection(extra_body))
-    if clash:
-        raise MidjourneyValidationError(
-            "extra_body", f"may not set {', '.join(clash)}: use the dedicated parameters instead"
-        )
-    if "batchSize" in extra_body and extra_body["batchSize"] not in _BATCH_SIZES:
-        raise MidjourneyValidationError("extra_body", f"batchSize must be 1, 2 or 4, got {extra_body['batchSize']!r}")
-    if "loop" in extra_body and not isinstance(extra_body["loop"], bool):
-        raise MidjourneyValidationError("extra_body", f"loop must be true or false, got {extra_body['loop']!r}")
-    if "endImage" in extra_body:
-        check_http_url("extra_body.endImage", extra_body["endImage"], allow_data_uri=True)
-    try:
-        json.dumps(dict(extra_body))
-    except (TypeError, ValueError) as err:
-        raise MidjourneyValidationError("extra_body", f"must be JSON-serialisable: {err}") from None
-    return dict(extra_body)
-
-
-@dataclass(frozen=True)
-class VideoRequest:
-    """A validated, normalised ``POST /mj/submit/video`` request."""
-
-    prompt: str
-    motion: str
-    image: str | None = None
-    action: str | None = None
-    index: int | None = None
-    mj_task_id: str | None = None
-    notify_hook: str | None = None
-    state: str | None = None
-    extra_body: Mapping[str, Any] | None = None
-
-    def to_body(self) -> dict[str, Any]:
-        """Return the JSON body as servers read it: the parent as ``taskId`` (and ``task_id``), index an int."""
-        body: dict[str, Any] = {"prompt": self.prompt, "motion": self.motion}
-        if self.image:
-            body["image"] = self.image
-        if self.action:
-            body["action"] = self.action
-        if self.mj_task_id is not None:
-            body["taskId"] = self.mj_task_id
-            body["task_id"] = self.mj_task_id
-        if self.index is not None:
-            body["index"] = self.index
-        if self.notify_hook:
-            body["notifyHook"] = self.notify_hook
-        if self.state is not None:
-            body["state"] = self.state
-        body.update(self.extra_body or {})
-        return body
-
-
-def build_video_request(
-    prompt: Any,
-    image: Any = None,
-    motion: Any = "low",
-    *,
-    action: Any = None,
-    index: Any = None,
-    mj_task_id: Any = None,
-    notify_hook: Any = None,
-    state: Any = None,
-    extra_body: Any = None,
-    allow_unresolved: bool = False,
-) -> VideoRequest | None:
+def check_expect(name: str, value: Any) -> str:
     """
-    Check the parameters of a video submission and return the normalised request.
+    Return what a wait expects, one of :data:`EXPECTS`.
 
-    With ``allow_unresolved`` (DAG parse time), an argument may be :data:`UNRESOLVED`, a Jinja string
-    or an XComArg: it is then skipped, the rules that depend on it are skipped too, and ``None`` is
-    returned once everything known is valid.
-
-    :param prompt: the text prompt; must not be empty.
-    :param image: first frame, http(s) URL or base64 data URI; required unless ``action="extend"``.
-    :param motion: ``"low"`` or ``"high"``.
-    :param action: ``None`` for a new video, or ``"extend"``.
-    :param index: which clip of the parent to extend, 0-3 (``"2"`` is accepted and sent as ``2``).
-    :param mj_task_id: the parent task id for ``action="extend"``.
-    :param notify_hook: an http(s) URL the server calls back on progress.
-    :param state: free text echoed back on the task, at most 255 characters.
-    :param extra_body: server-specific extras (``batchSize``, ``videoType``, ``endImage``, ``loop``…).
-    :param allow_unresolved: skip values only known after rendering instead of rejecting them.
-    :raises MidjourneyValidationError: naming the first invalid parameter.
+    :param name: the parameter's name, for the error message.
+    :param value: the value to check.
+    :raises MidjourneyValidationError: naming ``name``.
     """
-    complete = True
+    if value not in EXPECTS:
+        raise MidjourneyValidationError(name, f"must be 'auto', 'video' or 'image', got {value!r:.40}")
+    return str(value)
 
-    def known(value: Any) -> bool:
-        nonlocal complete
-        if allow_unresolved and is_unresolved(value):
-            complete = False
-            return False
-        return True
 
-    if known(prompt) and (not isinstance(prompt, str) or not prompt.strip()):
-        raise MidjourneyValidationError("prompt", "must be a non-empty string")
-    if known(motion) and motion not in MOTIONS:
-        raise MidjourneyValidationError("motion", f"must be 'low' or 'high', got {motion!r:.40}")
-    if known(action) and action is not None and action not in ACTIONS:
-        raise MidjourneyValidationError("action", f"must be None (new video) or 'extend', got {action!r:.40}")
-    extending = action == "extend"
+def check_prompt(name: str, value: Any) -> str:
+    """
+    Return a prompt stripped, if it is a non-empty string.
 
-    if known(image) and image is not None:
-        image = check_http_url("image", image, allow_data_uri=True)
-    if known(action) and not extending and image is None:
-        raise MidjourneyValidationError("image", "is required for a new video (only an extend may omit it)")
+    :param name: the parameter's name, for the error message.
+    :param value: the value to check.
+    :raises MidjourneyValidationError: naming ``name``.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise MidjourneyValidationError(name, "must be a non-empty string")
+    return value.strip()
 
-    if known(index) and index is not None:
-        index = _check_index(index)
-    if known(mj_task_id) and mj_task_id is not None:
-        mj_task_id = check_task_id("mj_task_id", mj_task_id)
-    if extending:
-        if mj_task_id is None:
-            raise MidjourneyValidationError("mj_task_id", "is required with action='extend' (the parent video)")
-        if index is None:
-            raise MidjourneyValidationError("index", "is required with action='extend' (which clip of the parent, 0-3)")
-    elif known(action):
-        if mj_task_id is not None:
-            raise MidjourneyValidationError("mj_task_id", "is only used with action='extend'")
-        if index is not None:
-            raise MidjourneyValidationError("index", "is only used with action='extend'")
 
-    if known(notify_hook) and notify_hook is not None:
-        notify_hook = check_http_url("notify_hook", notify_hook)
-    if known(state) and state is not None:
-        if not isinstance(state, str):
-            raise MidjourneyValidationError("state", f"must be a string, got {type(state).__name__}")
-        if len(state) > MAX_STATE_LENGTH:
-            raise MidjourneyValidationError("state", f"must be at most {MAX_STATE_LENGTH} characters, got {len(state)}")
-    if known(extra_body):
-        extra_body = _check_extra_body(extra_body)
+def check_state(name: str, value: Any) -> str:
+    """
+    Return ``state`` (free text the server echoes on the task) if it is a string of at most 255 characters.
 
-    if not complete:
-        return None
-    return VideoRequest(
-        prompt=prompt.strip(),
-        motion=motion,
-        image=image,
-        action=action,
-        index=index,
-        mj_task_id=mj_task_id,
-        notify_hook=notify_hook,
-        state=state,
-        extra_body=extra_body or None,
-    )
+    :param name: the parameter's name, for the error message.
+    :param value: the value to check.
+    :raises MidjourneyValidationError: naming ``name``.
+    """
+    if not isinstance(value, str):
+        raise MidjourneyValidationError(name, f"must be a string, got {type(value).__name__}")
+    if len(value) > MAX_STATE_LENGTH:
+        raise MidjourneyValidationError(name, f"must be at most {MAX_STATE_LENGTH} characters, got {len(value)}")
+    return value

@@ -33,7 +33,7 @@ Observation = MidjourneyTask | None | MidjourneyError
 
 #: How long an id may be unknown to the server right after submission before that is an error.
 DEFAULT_NOT_FOUND_GRACE: Final = 60.0
-#: How long a task may be SUCCESS without any video URL before that is an error.
+#: How long a task may be SUCCESS without its result's URL (clips, or a picture) before that is an error.
 DEFAULT_MISSING_URLS_GRACE: Final = 60.0
 
 
@@ -113,7 +113,9 @@ class WaitTracker:
     :param started_at: when the wait (or the submission) began, epoch seconds.
     :param deadline: epoch seconds after which a still-pending task is a timeout; ``None`` waits forever.
     :param not_found_grace: seconds an unknown id is tolerated after ``started_at``.
-    :param missing_urls_grace: seconds a SUCCESS without URLs is tolerated.
+    :param missing_urls_grace: seconds a SUCCESS without its result's URL is tolerated.
+    :param expect: what the task's success must carry: ``"video"`` (its clips' URLs), ``"image"`` (its picture)
+        or ``"auto"`` (what its :attr:`~airflow_provider_mjvideo.models.MidjourneyTask.kind` says).
     """
 
     mj_task_id: str
@@ -121,6 +123,7 @@ class WaitTracker:
     deadline: float | None = None
     not_found_grace: float = DEFAULT_NOT_FOUND_GRACE
     missing_urls_grace: float = DEFAULT_MISSING_URLS_GRACE
+    expect: str = "auto"
     #: The task as the last poll that saw it reported it (``None`` until one did).
     last_task: MidjourneyTask | None = field(default=None, init=False)
     _success_without_urls_since: float | None = field(default=None, init=False)
@@ -223,23 +226,32 @@ class WaitTracker:
         self._last_seen = seen
 
         if task.status is TaskStatus.SUCCESS:
-            if task.video_urls:
+            pictures = (self.expect == "auto" and task.kind == "image") or self.expect == "image"
+            if pictures and task.image_url:
+                return WaitDecision(
+                    WaitOutcome.SUCCESS,
+                    f"Midjourney task {task.id} succeeded with its picture ({task.action.value})",
+                    task,
+                    changed,
+                )
+            if not pictures and task.video_urls:
                 return WaitDecision(
                     WaitOutcome.SUCCESS,
                     f"Midjourney task {task.id} succeeded with {len(task.video_urls)} video URL(s)",
                     task,
                     changed,
                 )
+            missing = "picture URL" if pictures else "video URL"
             if self._success_without_urls_since is None:
                 self._success_without_urls_since = now
             waited = now - self._success_without_urls_since
             if waited < self.missing_urls_grace:
                 return WaitDecision(
-                    WaitOutcome.PENDING, f"task {task.id} is SUCCESS but has no video URL yet", task, changed
+                    WaitOutcome.PENDING, f"task {task.id} is SUCCESS but has no {missing} yet", task, changed
                 )
             return WaitDecision(
                 WaitOutcome.ERROR,
-                f"Midjourney task {task.id} is SUCCESS but reported no video URL for {waited:.0f} s",
+                f"Midjourney task {task.id} is SUCCESS but reported no {missing} for {waited:.0f} s",
                 task,
                 changed,
             )
@@ -247,7 +259,8 @@ class WaitTracker:
         if task.status.is_failure:
             outcome = _FAILURE_OUTCOMES[task.status]
             reason = task.fail_reason or (
-                "the task waits for a manual confirmation (/mj/submit/modal) and will not finish by itself"
+                "the task waits for a manual confirmation (/mj/submit/modal) and will not finish by itself; "
+                "the submitting operator's modal_prompt confirms it"
                 if task.status is TaskStatus.MODAL
                 else "no reason given"
             )

@@ -410,6 +410,7 @@ def test_serialize_is_unchanged_by_batching(emulator, monkeypatch):
         "missing_urls_grace",
         "cancel_on_kill",
         "hook_params",
+        "expect",
     }
 
 

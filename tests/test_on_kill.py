@@ -321,3 +321,39 @@ async def test_on_kill_is_bounded_when_the_api_hangs(
     assert warning.startswith(
         f"Could not cancel Midjourney task {mj_task_id} after the deferred task was stopped: no answer within"
     )
+
+
+async def test_on_kill_finishes_its_cancel_although_the_triggerer_cancels_it_every_loop(
+    hook: MidjourneyHook, emulator: MidjourneyEmulator, mj_conn: str, task_states: TaskStates
+) -> None:
+    # Airflow 3.3's triggerer keeps a stopped trigger in its cancel queue until it has finished and cancels its
+    # task again on every loop (about once a second) while on_kill runs; here every 50 ms, on a slow server.
+    mj_task_id = stuck_task(hook)
+    task_states.answer = {RUN_ID: {"wait_generate": _State.FAILED}}
+    emulator.config.response_delay = 0.4
+    killing = asyncio.ensure_future(killed_trigger(mj_task_id, mj_conn).on_kill())
+    recancels = 0
+    while not killing.done():
+        await asyncio.sleep(0.05)
+        killing.cancel()
+        recancels += 1
+
+    assert recancels >= 5
+    assert [(r.path, r.status) for r in emulator.requests_to("cancel")] == [(f"/mj/task/{mj_task_id}/cancel", 200)]
+    assert emulator.tasks[mj_task_id]["status"] == "CANCEL"
+
+
+async def test_on_kill_leaves_a_video_that_already_ended_alone(
+    hook: MidjourneyHook, emulator: MidjourneyEmulator, mj_conn: str, task_states: TaskStates
+) -> None:
+    # The task instance also leaves "deferred" by itself: another triggerer saw the video finish while this one
+    # was stalled. A finished video is nothing to cancel.
+    mj_task_id = stuck_task(hook)
+    emulator.complete_task(mj_task_id)
+    task_states.answer = {RUN_ID: {"wait_generate": "success"}}
+
+    await killed_trigger(mj_task_id, mj_conn).on_kill()
+
+    assert emulator.count("cancel") == 0
+    assert emulator.count("fetch") >= 1
+    assert emulator.tasks[mj_task_id]["status"] == "SUCCESS"

@@ -7,9 +7,9 @@ from pathlib import PurePosixPath
 import pytest
 
 from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
+from airflow_provider_mjvideo.submissions import build_video_request
 from airflow_provider_mjvideo.validation import (
     UNRESOLVED,
-    build_video_request,
     check_destination,
     check_max_file_bytes,
     check_positive_int,

@@ -55,7 +55,10 @@ T0 = 1_800_000_000.0
 NOT_FOUND_GRACE = 60.0
 MISSING_URLS_GRACE = 30.0
 URLS = [f"https://cdn.example.com/video/{ID}/{i}.mp4" for i in range(4)]
-MODAL_REASON = "the task waits for a manual confirmation (/mj/submit/modal) and will not finish by itself"
+MODAL_REASON = (
+    "the task waits for a manual confirmation (/mj/submit/modal) and will not finish by itself; "
+    "the submitting operator's modal_prompt confirms it"
+)
 
 
 def task(status: str | None, progress: str = "0%", **fields: Any) -> MidjourneyTask:

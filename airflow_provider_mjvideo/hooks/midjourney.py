@@ -32,23 +32,19 @@ from airflow_provider_mjvideo.exceptions import (
     MidjourneyTransientError,
 )
 from airflow_provider_mjvideo.hooks.midjourney_async import MidjourneyAsyncApi, MidjourneyAsyncHook
+from airflow_provider_mjvideo.hooks.submit import MidjourneySubmitMixin
 from airflow_provider_mjvideo.models import MidjourneyTask
 from airflow_provider_mjvideo.responses import ApiResponse, parse_cancel, parse_fetch, parse_submit, parse_task_list
 from airflow_provider_mjvideo.retrying import RetryPolicy
-from airflow_provider_mjvideo.routes import LIST_PATH, SUBMIT_VIDEO_PATH, cancel_path, fetch_path
+from airflow_provider_mjvideo.routes import LIST_PATH, cancel_path, fetch_path
 from airflow_provider_mjvideo.transport import ApiKeyAuth, chunked, dedupe_ids, requests_error, without_key
-from airflow_provider_mjvideo.validation import (
-    build_video_request,
-    check_positive_int,
-    check_positive_number,
-    check_task_id,
-)
+from airflow_provider_mjvideo.validation import check_expect, check_positive_int, check_positive_number, check_task_id
 from airflow_provider_mjvideo.waiting import WaitTracker, result_or_raise
 
 __all__ = ["MidjourneyAsyncApi", "MidjourneyAsyncHook", "MidjourneyHook", "cancel_path", "fetch_path"]
 
 
-class MidjourneyHook(ConnectionFormMixin, HttpHook):
+class MidjourneyHook(MidjourneySubmitMixin, ConnectionFormMixin, HttpHook):
     """
     Talk to a midjourney-proxy compatible API (trueai, novicezk, new-api gateways) over a ``midjourney`` connection.
 
@@ -57,10 +53,11 @@ class MidjourneyHook(ConnectionFormMixin, HttpHook):
     (``fast``/``relax``/``turbo``) and ``timeout`` (seconds per request). Other extras go to HttpHook as
     they would for any HTTP connection (``verify``, ``proxies``, ``cert``, extra headers).
 
-    Reads (fetch, list, cancel) are retried on connection errors, timeouts, HTTP 429 (honouring
-    ``Retry-After``) and 5xx. A submission is resent only when the server certainly did not take it
-    (connection refused, 429, 503, queue full); after an ambiguous failure it raises
-    :class:`MidjourneySubmitOutcomeUnknownError` instead of risking a second paid video.
+    Paid submissions: :meth:`submit_video`, :meth:`submit_imagine`, :meth:`submit_action`, :meth:`upscale`,
+    :meth:`submit_modal` (:mod:`airflow_provider_mjvideo.hooks.submit`). Reads (fetch, list, cancel) are retried
+    on connection errors, timeouts, HTTP 429 (honouring ``Retry-After``) and 5xx. A submission is resent only
+    when the server certainly did not take it (connection refused, 429, 503, queue full); after an ambiguous
+    failure it raises :class:`MidjourneySubmitOutcomeUnknownError` instead of risking a second paid job.
 
     :param midjourney_conn_id: the Airflow connection id.
     :param retry_limit: attempts per request, the first included.
@@ -188,7 +185,7 @@ class MidjourneyHook(ConnectionFormMixin, HttpHook):
                 raise
             raise MidjourneySubmitOutcomeUnknownError(
                 f"The {what} may or may not have been accepted ({err.message}); it was not resent, "
-                "so that no second video is paid for. Check the server's task list before retrying",
+                "so that no second job is paid for. Check the server's task list before retrying",
                 http_status=err.http_status,
                 code=err.code,
                 description=err.description,
@@ -197,51 +194,6 @@ class MidjourneyHook(ConnectionFormMixin, HttpHook):
         return task_id
 
     # ---------------------------------------------------------------- API
-
-    def submit_video(
-        self,
-        prompt: str,
-        image: str | None = None,
-        motion: str = "low",
-        *,
-        action: str | None = None,
-        index: int | str | None = None,
-        mj_task_id: str | None = None,
-        notify_hook: str | None = None,
-        state: str | None = None,
-        extra_body: dict[str, Any] | None = None,
-    ) -> str:
-        """
-        Submit an image-to-video job, or an extend of one clip of an earlier video; return the task id.
-
-        Everything is validated before any request is sent.
-
-        :param prompt: the text prompt (required, also for extends).
-        :param image: URL or base64 data URI of the first frame; required unless ``action="extend"``.
-        :param motion: ``"low"`` or ``"high"``.
-        :param action: ``None`` for a new video or ``"extend"``.
-        :param index: the parent's clip to extend, 0-3 (``"2"`` accepted, sent as ``2``).
-        :param mj_task_id: the parent video's task id, for ``action="extend"`` (sent as ``taskId``).
-        :param notify_hook: an http(s) URL the server POSTs progress to.
-        :param state: free text echoed back on the task (at most 255 characters).
-        :param extra_body: server-specific fields such as ``batchSize``, ``videoType``, ``endImage``, ``loop``.
-        :raises MidjourneyValidationError: a bad parameter (no request sent).
-        :raises MidjourneySubmitOutcomeUnknownError: the server may have accepted the job; not resent.
-        """
-        video = build_video_request(
-            prompt,
-            image,
-            motion,
-            action=action,
-            index=index,
-            mj_task_id=mj_task_id,
-            notify_hook=notify_hook,
-            state=state,
-            extra_body=extra_body,
-        )
-        assert video is not None  # every argument is a concrete value here
-        what = "video extend submission" if video.action else "video submission"
-        return self._submit(SUBMIT_VIDEO_PATH, video.to_body(), what)
 
     def find_task(self, mj_task_id: str) -> MidjourneyTask | None:
         """
@@ -305,14 +257,16 @@ class MidjourneyHook(ConnectionFormMixin, HttpHook):
         timeout: float | None = 3600.0,
         *,
         started_at: float | None = None,
+        expect: str = "auto",
     ) -> MidjourneyTask:
         """
-        Poll until the task finishes; return it on SUCCESS (with video URLs).
+        Poll until the task finishes; return it on SUCCESS (with its video URLs, or its picture).
 
         :param mj_task_id: the task id.
         :param poll_interval: seconds between polls.
         :param timeout: seconds to wait at most (``None``: no limit).
         :param started_at: epoch seconds when the task was submitted (for the unknown-id grace).
+        :param expect: what success must carry: ``"video"``, ``"image"``, or ``"auto"`` (the task's kind).
         :raises MidjourneyTaskFailedError: FAILURE, CANCEL or MODAL.
         :raises MidjourneyWaitTimeoutError: the timeout passed first.
         """
@@ -320,7 +274,12 @@ class MidjourneyHook(ConnectionFormMixin, HttpHook):
         interval = check_positive_number("poll_interval", poll_interval)
         limit = check_positive_number("timeout", timeout, allow_none=True)
         now = time.time()
-        tracker = WaitTracker(mj_task_id, started_at=started_at or now, deadline=now + limit if limit else None)
+        tracker = WaitTracker(
+            mj_task_id,
+            started_at=started_at or now,
+            deadline=now + limit if limit else None,
+            expect=check_expect("expect", expect),
+        )
         while True:
             decision = tracker.poll(lambda: self.find_task(mj_task_id), self.log)
             if decision.done:

@@ -43,13 +43,21 @@ class MidjourneyHookMixin:
         return MidjourneyHook(self.midjourney_conn_id, **self.hook_params)
 
     def _defer_wait(
-        self, mj_task_id: str, *, poll_interval: float, timeout: float, started_at: float | None, **trigger_kwargs: Any
+        self,
+        mj_task_id: str,
+        *,
+        poll_interval: float,
+        timeout: float,
+        started_at: float | None,
+        method_kwargs: dict[str, Any] | None = None,
+        **trigger_kwargs: Any,
     ) -> NoReturn:
         """
         Defer to :class:`~airflow_provider_mjvideo.triggers.video.MidjourneyTaskTrigger` until the task finishes.
 
         The trigger gets this task's connection, ``hook_params`` and ``cancel_on_stop``; Airflow's deferral
         timeout is set past the trigger's own deadline, so ``execute_complete`` always sees the timeout event.
+        ``method_kwargs`` reach ``execute_complete`` (JSON values: the operator object does not survive deferral).
         """
         from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
 
@@ -63,7 +71,7 @@ class MidjourneyHookMixin:
             hook_params=self.hook_params,
             **trigger_kwargs,
         )
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout)
+        self.defer(trigger=trigger, method_name="execute_complete", kwargs=method_kwargs, timeout=defer_timeout)
         raise AssertionError("BaseOperator.defer() raises TaskDeferred")  # pragma: no cover
 
     def _cancel_after_stop(self, mj_task_id: str, why: str) -> None:

@@ -17,7 +17,7 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
 from airflow_provider_mjvideo.operators.base import MidjourneyHookMixin
-from airflow_provider_mjvideo.validation import check_positive_number, check_task_id, is_unresolved
+from airflow_provider_mjvideo.validation import check_expect, check_positive_number, check_task_id, is_unresolved
 from airflow_provider_mjvideo.waiting import (
     DEFAULT_MISSING_URLS_GRACE,
     DEFAULT_NOT_FOUND_GRACE,
@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 
 class MidjourneyTaskSensor(MidjourneyHookMixin, BaseSensorOperator):
     """
-    Wait until a Midjourney task finishes; return its summary (with ``video_urls``) as the XCom value.
+    Wait until a Midjourney task finishes; return its summary as the XCom value.
 
-    The summary is a JSON dict: ``id``, ``status``, ``progress``, ``video_urls``, ``image_url``,
-    ``fail_reason``, ``prompt``, ``action``, ``state``, ``submit_time``, ``start_time``, ``finish_time``.
+    A video task is done with its clips' URLs, an image task (imagine, upscale…) with its picture
+    (``expect``). The summary is a JSON dict: ``id``, ``status``, ``progress``, ``video_urls``, ``image_url``,
+    ``image_urls``, ``fail_reason``, ``prompt``, ``action``, ``kind``, ``buttons``, ``state``, ``submit_time``,
+    ``start_time``, ``finish_time``.
     FAILURE, CANCEL and MODAL fail the task at once without retries, with the server's reason. A
     ``""`` or unknown status counts as pending; an id the server does not know yet and a SUCCESS
     without URLs are tolerated for a bounded grace. Network blips and 429/5xx answers are retried
@@ -48,12 +50,14 @@ class MidjourneyTaskSensor(MidjourneyHookMixin, BaseSensorOperator):
     :param timeout: seconds to wait at most.
     :param mode: ``poke`` or ``reschedule`` (ignored when deferrable).
     :param not_found_grace: seconds an id unknown to the server is tolerated.
-    :param missing_urls_grace: seconds a SUCCESS without video URLs is tolerated.
+    :param missing_urls_grace: seconds a SUCCESS without its video URLs (or picture) is tolerated.
     :param cancel_on_stop: cancel the remote task (best effort) when the wait times out (poke,
         reschedule and deferrable modes), when the worker kills this task, or when a user marks or
         clears it while deferred (Airflow 3.3+).
     :param hook_params: keyword arguments of the hook (``retry_limit``, ``retry_delay``, ``retry_max_delay``,
         ``list_chunk_size``), also used by the trigger when the sensor defers.
+    :param expect: what the task's success must carry: ``"auto"`` (from its action: pictures for imagine,
+        upscale, variation…, clips otherwise), ``"video"`` or ``"image"``.
     """
 
     template_fields: Sequence[str] = ("mj_task_id",)
@@ -71,6 +75,7 @@ class MidjourneyTaskSensor(MidjourneyHookMixin, BaseSensorOperator):
         missing_urls_grace: float = DEFAULT_MISSING_URLS_GRACE,
         cancel_on_stop: bool = True,
         hook_params: dict[str, Any] | None = None,
+        expect: str = "auto",
         **kwargs: Any,
     ) -> None:
         check_positive_number("poke_interval", poke_interval)
@@ -89,6 +94,7 @@ class MidjourneyTaskSensor(MidjourneyHookMixin, BaseSensorOperator):
         self.not_found_grace = check_positive_number("not_found_grace", not_found_grace)
         self.missing_urls_grace = check_positive_number("missing_urls_grace", missing_urls_grace)
         self.cancel_on_stop = cancel_on_stop
+        self.expect = check_expect("expect", expect)
         self._tracker: WaitTracker | None = None
 
     def execute(self, context: Context) -> Any:
@@ -112,6 +118,7 @@ class MidjourneyTaskSensor(MidjourneyHookMixin, BaseSensorOperator):
             started_at=self._wait_started_at(context),
             not_found_grace=self.not_found_grace,
             missing_urls_grace=self.missing_urls_grace,
+            expect=self.expect,
         )
 
     def _wait_exceeded(self, context: Context) -> bool:
@@ -134,6 +141,7 @@ class MidjourneyTaskSensor(MidjourneyHookMixin, BaseSensorOperator):
                 started_at=self._wait_started_at(context),
                 not_found_grace=self.not_found_grace,
                 missing_urls_grace=self.missing_urls_grace,
+                expect=self.expect,
             )
         decision = self._tracker.poll(lambda: self.hook.find_task(self.mj_task_id), self.log)
         if not decision.done:
@@ -149,7 +157,8 @@ class MidjourneyTaskSensor(MidjourneyHookMixin, BaseSensorOperator):
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)
         summary = result_or_raise(event)
-        self.log.info("Midjourney task %s succeeded: %s", summary["id"], ", ".join(summary["video_urls"]))
+        results = summary["image_urls"] if summary.get("kind") == "image" else summary["video_urls"]
+        self.log.info("Midjourney task %s succeeded: %s", summary["id"], ", ".join(results))
         return summary
 
     def on_kill(self) -> None:

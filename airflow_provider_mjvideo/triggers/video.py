@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_mjvideo.exceptions import MidjourneyConnectionError, MidjourneyPermanentError
-from airflow_provider_mjvideo.stopping import acancel_after_stop, kill_verdict, on_kill_limits, task_instance_state
+from airflow_provider_mjvideo.stopping import (
+    acancel_after_stop,
+    kill_verdict,
+    on_kill_limits,
+    outlast_cancellation,
+    task_instance_state,
+)
 from airflow_provider_mjvideo.triggers.polling import PER_TASK_JITTER_CAP, subscribe
 from airflow_provider_mjvideo.waiting import (
     DEFAULT_MISSING_URLS_GRACE,
@@ -35,8 +41,9 @@ class MidjourneyTaskTrigger(BaseTrigger):
     """
     Wait in the triggerer until a Midjourney task succeeds, fails or times out.
 
-    Events are ``{"status", "mj_task_id", "message", "task"}`` with ``status`` one of ``success``,
-    ``failure``, ``cancel``, ``modal``, ``timeout`` or ``error`` and ``task`` the task summary.
+    Events are ``{"status", "mj_task_id", "message", "task", "error_type", "error"}`` with ``status`` one of
+    ``success``, ``failure``, ``cancel``, ``modal``, ``timeout`` or ``error``, ``task`` the task summary and
+    ``error`` the ending error's dict (:meth:`MidjourneyError.to_dict`).
     Transient errors (network, 429, 5xx, garbled answers) are retried inside the loop and never
     become an event; the trigger emits ``timeout`` itself at ``end_time``, before Airflow's own
     deferral timeout.
@@ -55,6 +62,8 @@ class MidjourneyTaskTrigger(BaseTrigger):
         (Airflow 3.3+); never when the trigger only moves to another triggerer or the triggerer stops.
     :param hook_params: keyword arguments of the async hook (``retry_limit``, ``retry_delay``,
         ``retry_max_delay``, ``list_chunk_size``), as the task's ``hook_params``.
+    :param expect: what success must carry: ``"video"`` (clips), ``"image"`` (a picture) or ``"auto"`` (the
+        task's own kind, from its action).
     """
 
     def __init__(
@@ -68,6 +77,7 @@ class MidjourneyTaskTrigger(BaseTrigger):
         missing_urls_grace: float = DEFAULT_MISSING_URLS_GRACE,
         cancel_on_kill: bool = True,
         hook_params: dict[str, Any] | None = None,
+        expect: str = "auto",
     ) -> None:
         super().__init__()
         self.mj_task_id = str(mj_task_id)
@@ -79,6 +89,7 @@ class MidjourneyTaskTrigger(BaseTrigger):
         self.missing_urls_grace = float(missing_urls_grace)
         self.cancel_on_kill = bool(cancel_on_kill)
         self.hook_params = dict(hook_params or {})
+        self.expect = str(expect)
 
     @classmethod
     def for_wait(
@@ -123,6 +134,7 @@ class MidjourneyTaskTrigger(BaseTrigger):
                 "missing_urls_grace": self.missing_urls_grace,
                 "cancel_on_kill": self.cancel_on_kill,
                 "hook_params": self.hook_params,
+                "expect": self.expect,
             },
         )
 
@@ -133,6 +145,7 @@ class MidjourneyTaskTrigger(BaseTrigger):
             deadline=self.end_time,
             not_found_grace=self.not_found_grace,
             missing_urls_grace=self.missing_urls_grace,
+            expect=self.expect,
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -219,6 +232,10 @@ class MidjourneyTaskTrigger(BaseTrigger):
         """
         if not self.cancel_on_kill:
             return
+        # Airflow re-cancels a trigger every second while its on_kill runs: keep the bounded work going.
+        await outlast_cancellation(self._kill())
+
+    async def _kill(self) -> None:
         started = time.monotonic()
         lookup_timeout, budget = on_kill_limits()
         verdict = kill_verdict(await task_instance_state(self.task_instance, lookup_timeout))
