@@ -76,6 +76,7 @@ with DAG(
     wait_extend = MidjourneyTaskSensor(
         task_id="wait_extend", mj_task_id=extend.output, deferrable=True, poke_interval=POLL_INTERVAL
     )
+
     @task
     def made(*ids: str) -> list[str]:
         """The ids of every task of the run that made something worth keeping, in order."""
