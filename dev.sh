@@ -3,7 +3,8 @@
 # so a fresh clone needs nothing but Python 3.10+ and network access to PyPI (and, for the browser
 # test, Debian's chromium, which `./dev.sh test` installs with apt-get when it runs as root).
 #
-#   ./dev.sh demo     run the chain example DAG against the local emulator (no network, no API key)
+#   ./dev.sh demo     from a prompt to saved clips (imagine, upscale, animate, extend, save) against the local
+#                     emulator (no network, no API key)
 #   ./dev.sh test     what CI runs: ruff, mypy, the full suite on the newest Airflow (.venv) and the
 #                     suite without the slow tests on the oldest supported Airflow (.venv-3.0);
 #                     arguments go to both pytest runs, e.g. ./dev.sh test -k connection
@@ -152,7 +153,7 @@ case "$cmd" in
     ensure_venv
     ;;
   *)
-    sed -n '2,12p' "$0"
+    sed -n '2,13p' "$0"
     exit 2
     ;;
 esac

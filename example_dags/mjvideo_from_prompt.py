@@ -6,7 +6,8 @@ From a prompt alone to saved clips: imagine a grid, upscale one image, animate i
 ``imagine`` makes a 2x2 grid from the ``prompt`` DAG param; ``upscale`` upscales image ``index`` of it (a DAG
 param, 0-based: 0 is Midjourney's U1); ``animate`` makes a video whose first frame is the upscale
 (``image_task_id=upscale.output``, no template needed); ``extend`` continues its clip 0. Every wait is
-deferrable. ``save`` stores the grid, the upscaled image and every clip of both videos, with a gallery
+deferrable (``MJVIDEO_DEFERRABLE=false`` polls from the worker instead). ``save`` stores the grid, the
+upscaled image and every clip of both videos, with a gallery
 showing the pictures beside the clips, under ``<destination>/mjvideo_from_prompt/<run id>/``
 (``<destination>``: the DAG param, else the ``mjvideo_destination`` Variable, else ``file:///tmp/mjvideo``).
 
@@ -27,6 +28,8 @@ from airflow_provider_mjvideo.sensors.video import MidjourneyTaskSensor
 
 #: Seconds between status polls; jobs take minutes on a real server, seconds on the emulator.
 POLL_INTERVAL = float(os.environ.get("MJVIDEO_POLL_INTERVAL", "15"))
+#: Wait in the triggerer (the default) or, with MJVIDEO_DEFERRABLE=false, poll from a worker slot.
+DEFERRABLE = os.environ.get("MJVIDEO_DEFERRABLE", "true").strip().lower() not in ("false", "0", "no")
 DESTINATION = (
     "{{ params.destination or var.value.get('mjvideo_destination', 'file:///tmp/mjvideo') }}"
     "/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}/"
@@ -53,17 +56,17 @@ with DAG(
 ) as dag:
     imagine = SubmitImagineOperator(task_id="imagine", prompt="{{ params.prompt }}")
     wait_imagine = MidjourneyTaskSensor(
-        task_id="wait_imagine", mj_task_id=imagine.output, deferrable=True, poke_interval=POLL_INTERVAL
+        task_id="wait_imagine", mj_task_id=imagine.output, deferrable=DEFERRABLE, poke_interval=POLL_INTERVAL
     )
     upscale = UpscaleImageOperator(task_id="upscale", mj_task_id=imagine.output, index="{{ params.index }}")
     wait_upscale = MidjourneyTaskSensor(
-        task_id="wait_upscale", mj_task_id=upscale.output, deferrable=True, poke_interval=POLL_INTERVAL
+        task_id="wait_upscale", mj_task_id=upscale.output, deferrable=DEFERRABLE, poke_interval=POLL_INTERVAL
     )
     animate = SubmitVideoOperator(
         task_id="animate", image_task_id=upscale.output, prompt="{{ params.video_prompt }}", motion="low"
     )
     wait_animate = MidjourneyTaskSensor(
-        task_id="wait_animate", mj_task_id=animate.output, deferrable=True, poke_interval=POLL_INTERVAL
+        task_id="wait_animate", mj_task_id=animate.output, deferrable=DEFERRABLE, poke_interval=POLL_INTERVAL
     )
     extend = SubmitVideoOperator(
         task_id="extend",
@@ -74,7 +77,7 @@ with DAG(
         motion="high",
     )
     wait_extend = MidjourneyTaskSensor(
-        task_id="wait_extend", mj_task_id=extend.output, deferrable=True, poke_interval=POLL_INTERVAL
+        task_id="wait_extend", mj_task_id=extend.output, deferrable=DEFERRABLE, poke_interval=POLL_INTERVAL
     )
 
     @task

@@ -1,11 +1,11 @@
 """
-The main job: run the chain example DAG against the local emulator, with no network and no API key.
+The main job: from a prompt alone to saved clips, against the local emulator, with no network and no API key.
 
-Called by ``./dev.sh demo``. It uses a throw-away Airflow home under ``.airflow-home/`` (SQLite),
-starts the emulator on 127.0.0.1, points the ``midjourney_default`` connection at it through the
-environment, runs ``dag.test()`` of ``example_dags/mjvideo_chain.py``, and prints the chain of
-Midjourney task ids, the final video URLs, and where the saved clips and their gallery are
-(``artifacts/demo-videos/`` by default).
+Called by ``./dev.sh demo``. It uses a throw-away Airflow home under ``.airflow-home/`` (SQLite), starts the
+emulator on 127.0.0.1, points the ``midjourney_default`` connection at it through the environment, runs
+``dag.test()`` of ``example_dags/mjvideo_from_prompt.py`` (imagine → upscale → animate → extend → save), and
+prints the chain of Midjourney task ids, the pictures, the video URLs, the requests per route, and where the
+saved pictures, clips and their gallery are (``artifacts/demo-videos/`` by default).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _return_values(dag_id: str, run_id: str) -> dict[tuple[str, int], Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; return the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--video-seconds", type=float, default=3.0, help="how long the emulator takes per video")
+    parser.add_argument("--video-seconds", type=float, default=3.0, help="how long the emulator takes per job")
     args = parser.parse_args(argv)
 
     _prepare_airflow_home(REPO / ".airflow-home")
@@ -69,11 +69,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator
 
-    emulator = MidjourneyEmulator(EmulatorConfig(api_key=DEMO_KEY, video_duration=args.video_seconds)).start()
+    emulator = MidjourneyEmulator(
+        EmulatorConfig(api_key=DEMO_KEY, video_duration=args.video_seconds, image_duration=args.video_seconds)
+    ).start()
     try:
         os.environ["AIRFLOW_CONN_MIDJOURNEY_DEFAULT"] = emulator.connection_json()
         print(f"Emulator listening on {emulator.url}")
-        dag = _load_dag(REPO / "example_dags" / "mjvideo_chain.py")
+        dag = _load_dag(REPO / "example_dags" / "mjvideo_from_prompt.py")
         started = time.monotonic()
         run = dag.test()
         elapsed = time.monotonic() - started
@@ -81,27 +83,35 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"DAG run {run.run_id}: {run.state} in {elapsed:.1f} s")
         print("Chain of Midjourney task ids:")
-        for step in ("generate", "extend_1", "extend_2"):
-            mj_task_id = values.get((step, -1))
-            parent = (emulator.tasks.get(str(mj_task_id), {}) or {}).get("parent_id")
-            note = f"(extends {parent}, clip 0)" if parent else "(new video from the first frame)"
-            print(f"  {step:9s} {mj_task_id} {note}")
-        final = values.get(("wait_extend_2", -1)) or {}
-        print("Final video URLs:")
-        for url in final.get("video_urls", []):
-            print(f"  {url}")
-        saved = [
-            entry for (task_id, _), manifest in sorted(values.items()) if task_id == "save_clips" for entry in manifest
-        ]
+        notes = {
+            "imagine": "a 2x2 grid from the prompt",
+            "upscale": "image 0 of the grid (U1) upscaled",
+            "animate": "a video whose first frame is the upscale",
+            "extend": "clip 0 of that video, extended",
+        }
+        for step, note in notes.items():
+            print(f"  {step:8s} {values.get((step, -1))}  ({note})")
+        print("Pictures:")
+        for wait in ("wait_imagine", "wait_upscale"):
+            for url in (values.get((wait, -1)) or {}).get("image_urls", [])[:1]:
+                print(f"  {url}")
+        print("Video URLs:")
+        for wait in ("wait_animate", "wait_extend"):
+            for url in (values.get((wait, -1)) or {}).get("video_urls", []):
+                print(f"  {url}")
+        saved = [entry for (task_id, _), manifest in sorted(values.items()) if task_id == "save" for entry in manifest]
         folders = sorted({entry["path"].rsplit("/", 1)[0] for entry in saved})
-        print(f"Saved {len(saved)} clips ({sum(entry['bytes'] for entry in saved)} bytes) to:")
+        clips = [entry for entry in saved if entry["path"].endswith(".mp4")]
+        size = sum(entry["bytes"] for entry in saved)
+        print(f"Saved {len(saved) - len(clips)} pictures and {len(clips)} clips ({size} bytes) to:")
         for folder in folders:
             print(f"  {folder}/")
             print(f"  gallery:  {folder}/index.html")
             print(f"  manifest: {folder}/manifest.json")
-        print(f"Emulator: {emulator.counters['submit_accepted']} submissions, {emulator.count('fetch')} polls")
-        ok = str(run.state) in ("success", "DagRunState.SUCCESS") and len(final.get("video_urls", [])) == 4
-        return 0 if ok and len(saved) == 12 else 1
+        routes = ("imagine", "action", "modal", "submit", "fetch", "list", "media")
+        print("Requests to the emulator: " + ", ".join(f"{route} {emulator.count(route)}" for route in routes))
+        ok = str(run.state) in ("success", "DagRunState.SUCCESS") and len(clips) == 8
+        return 0 if ok else 1
     finally:
         emulator.stop()
 

@@ -17,7 +17,7 @@ from helpers.dag_runs import dag_bag, task_states, xcoms
 from airflow_provider_mjvideo.testing import MidjourneyEmulator
 
 EXAMPLES = REPO / "example_dags"
-DAG_IDS = {"mjvideo_chain", "mjvideo_daily", "mjvideo_fanout"}
+DAG_IDS = {"mjvideo_chain", "mjvideo_daily", "mjvideo_fanout", "mjvideo_from_prompt"}
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -47,12 +47,12 @@ def example_env(airflow_db: Path, mj_conn: str, emulator: MidjourneyEmulator, mo
 # ------------------------------------------------------------------------------------------ parsing
 
 
-def test_dagbag_imports_exactly_the_three_examples_without_errors():
+def test_dagbag_imports_exactly_the_examples_without_errors():
     bag = dag_bag(dag_folder=EXAMPLES)
 
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == DAG_IDS
-    assert len(bag.dag_ids) == 3
+    assert len(bag.dag_ids) == len(DAG_IDS)
     for dag_id in DAG_IDS:
         assert "example" in bag.dags[dag_id].tags
 
@@ -184,3 +184,39 @@ def test_daily_renders_the_logical_date_into_the_prompt_and_image(example_env):
     values = xcoms(dag_run.dag_id, dag_run.run_id, raw=True)
     task_id = values[("generate", -1, "return_value")]
     assert values[("wait", -1, "return_value")]["video_urls"] == clip_urls(emulator, task_id)
+
+
+@pytest.mark.parametrize("deferrable", ["true", "false"], ids=["deferred", "worker"])
+def test_from_prompt_goes_from_words_to_saved_pictures_and_clips(example_env, monkeypatch, tmp_path, deferrable):
+    emulator = example_env
+    emulator.config.image_duration = 0.3
+    monkeypatch.setenv("MJVIDEO_DEFERRABLE", deferrable)
+    module = load_example("mjvideo_from_prompt")
+    assert module.DEFERRABLE is (deferrable == "true")
+
+    dag_run = module.dag.test(run_conf={"index": 3, "destination": tmp_path.as_uri()})
+
+    states = task_states(dag_run)
+    assert {state for state, _try in states.values()} == {"success"}
+    assert {task for task, _ in states} == set(module.dag.task_dict)
+    # Exactly one paid job per step: a grid, an upscale of its fourth image, a video from it, an extend.
+    assert [emulator.counters["accepted"][route] for route in ("imagine", "action", "submit")] == [1, 1, 2]
+    assert emulator.count("modal") == 0
+    values = xcoms(dag_run.dag_id, dag_run.run_id, raw=True)
+    ids = {task: values[(task, -1, "return_value")] for task in ("imagine", "upscale", "animate", "extend")}
+    (action,) = [r.json for r in emulator.requests_to("action")]
+    assert action["taskId"] == ids["imagine"]
+    assert "::upsample::4::" in action["customId"]
+    upscaled = values[("wait_upscale", -1, "return_value")]
+    animate_body, extend_body = [r.json for r in emulator.requests_to("submit")]
+    assert animate_body["image"] == upscaled["image_url"]
+    assert (extend_body["action"], extend_body["taskId"], extend_body["index"]) == ("extend", ids["animate"], 0)
+    # Saved side by side: the grid, the upscale and the 8 clips, and a gallery showing all of them.
+    saved = [entry for index in range(4) for entry in values[("save", index, "return_value")]]
+    folder = Path(saved[0]["path"].removeprefix("file://")).parent
+    assert {Path(entry["path"].removeprefix("file://")).parent for entry in saved} == {folder}
+    names = sorted(Path(entry["path"]).name for entry in saved)
+    assert sum(name.endswith(".mp4") for name in names) == 8
+    assert sum(name.endswith(".png") for name in names) == 2
+    gallery = (folder / "index.html").read_text()
+    assert (gallery.count("<video"), gallery.count("<img")) == (8, 2)
