@@ -1,7 +1,8 @@
 """
 End to end with real Airflow processes: api-server, scheduler (LocalExecutor), dag-processor, triggerer.
 
-Runs ``example_dags/mjvideo_chain.py`` against the emulator on SQLite in a fresh ``AIRFLOW_HOME``. The
+Runs ``example_dags/mjvideo_chain.py``, then ``example_dags/mjvideo_from_prompt.py``, against the emulator
+on SQLite in a fresh ``AIRFLOW_HOME``. The
 emulator's videos never finish on their own: the test completes each one as soon as its sensor is seen
 ``deferred`` in the metadata database, so every wait provably goes through the triggerer, whatever
 the scheduling latency of the machine.
@@ -32,6 +33,7 @@ from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator
 pytestmark = pytest.mark.slow
 
 DAG_ID = "mjvideo_chain"
+PROMPT_DAG_ID = "mjvideo_from_prompt"
 SUBMITS = ("generate", "extend_1", "extend_2")
 WAITS = ("wait_generate", "wait_extend_1", "wait_extend_2")
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -203,6 +205,66 @@ def test_chain_runs_on_real_airflow_with_deferred_waits(
             assert path.stat().st_size == entry["bytes"] > 0
         gallery = Path(saved[0]["path"].removeprefix("file://")).parent / "index.html"
         assert gallery.read_text().count("<video") == 12
+
+        # The prompt-to-video example on the same deployment: imagine, upscale, animate, extend, save.
+        prompt_waits = ("wait_imagine", "wait_upscale", "wait_animate", "wait_extend")
+        deployment.cli("dags", "unpause", PROMPT_DAG_ID)
+        wait_for(
+            f"{PROMPT_DAG_ID} to be parsed",
+            lambda: deployment.query("SELECT 1 FROM serialized_dag WHERE dag_id = ?", PROMPT_DAG_ID),
+            STARTUP_TIMEOUT,
+            deployment,
+        )
+        deployment.cli("dags", "trigger", PROMPT_DAG_ID, "--run-id", "prompt-e2e", "--conf", '{"index": 1}')
+        prompt_deferred: set[str] = set()
+
+        def prompt_progress() -> str | None:
+            peers.update(tcp_peers(deployment.session_pids()))
+            states = dict(
+                deployment.query(
+                    "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = 'prompt-e2e'",
+                    PROMPT_DAG_ID,
+                )
+            )
+            ours = [task for task in emu.tasks.values() if "/prompt-e2e/" in str(task["state"])]
+            ours.sort(key=lambda task: task["submit_mono"])
+            for index, wait in enumerate(prompt_waits):
+                if states.get(wait) == "deferred" and wait not in prompt_deferred and index < len(ours):
+                    prompt_deferred.add(wait)
+                    emu.complete_task(ours[index]["id"])
+            rows = deployment.query(
+                "SELECT state FROM dag_run WHERE dag_id = ? AND run_id = 'prompt-e2e'", PROMPT_DAG_ID
+            )
+            state = rows[0][0] if rows else None
+            return state if state in ("success", "failed") else None
+
+        assert wait_for(f"the {PROMPT_DAG_ID} run to finish", prompt_progress, RUN_TIMEOUT, deployment) == "success"
+        phases["prompt run finished"] = time.monotonic() - started
+        assert prompt_deferred == set(prompt_waits)
+        assert [emu.counters["accepted"][route] for route in ("imagine", "action", "submit")] == [1, 1, 3 + 2]
+        prompt_values = {
+            task_id: json.loads(value)
+            for task_id, value in deployment.query(
+                "SELECT task_id, value FROM xcom WHERE run_id = 'prompt-e2e' AND key = 'return_value' "
+                "AND map_index = -1"
+            )
+        }
+        (press,) = [r.json for r in emu.requests_to("action")]
+        assert press["taskId"] == prompt_values["imagine"]
+        assert "::upsample::2::" in press["customId"]  # index 1 is Midjourney's U2
+        animate_body = next(r.json for r in emu.requests_to("submit") if "/prompt-e2e/animate" in r.json["state"])
+        assert animate_body["image"] == prompt_values["wait_upscale"]["image_url"]
+        prompt_saved = [
+            entry
+            for (value,) in deployment.query(
+                "SELECT value FROM xcom WHERE run_id = 'prompt-e2e' AND task_id = 'save' AND key = 'return_value'"
+            )
+            for entry in json.loads(value)
+        ]
+        assert sum(entry["path"].endswith(".mp4") for entry in prompt_saved) == 8
+        assert all(
+            Path(entry["path"].removeprefix("file://")).stat().st_size == entry["bytes"] for entry in prompt_saved
+        )
 
         # Only loopback peers were ever seen on the components' sockets.
         assert peers, "no TCP connection of the Airflow processes was observed"
