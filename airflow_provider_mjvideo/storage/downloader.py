@@ -72,10 +72,15 @@ def same_origin(url: str, other: str) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """The URL without its query string and fragment (they may carry signatures), for messages and logs."""
+    """
+    The URL (http(s) or a storage URI) for messages and logs: without its query string and fragment (they may
+    carry signatures) and with any password of its user info replaced by ``***``.
+    """
     parts = urlsplit(url)
     tail = "?…" if parts.query else ""
-    return f"{parts.scheme}://{parts.netloc}{parts.path}{tail}"
+    userinfo, _, host = parts.netloc.rpartition("@")
+    netloc = f"{userinfo.split(':', 1)[0]}:***@{host}" if ":" in userinfo else parts.netloc
+    return f"{parts.scheme}://{netloc}{parts.path}{tail}"
 
 
 def human_size(size: int) -> str:
