@@ -270,6 +270,21 @@ class MidjourneyMediaContentError(MidjourneyPermanentError):
     """A clip's ``Content-Type`` (or its first bytes) is not a video: an HTML error page, an image…"""
 
 
+class MidjourneyStorageReadError(MidjourneyError):
+    """
+    A stored file given as a picture (``image``, ``images``…) could not be read: the store refused or failed
+    (permissions, credentials, network). Not permanent: Airflow's task retries apply, and nothing was submitted.
+
+    :param parameter: the parameter the file was given in.
+    """
+
+    event_fields = ("parameter",)
+
+    def __init__(self, message: str, *, parameter: str, **kwargs: Any) -> None:
+        self.parameter = parameter
+        super().__init__(message, **kwargs)
+
+
 class MidjourneyTaskNotReadyError(MidjourneyError):
     """
     The task has no clips to download yet (still running, or ``SUCCESS`` without URLs so far).
@@ -306,6 +321,7 @@ ERROR_CLASSES: Final[Mapping[str, type[MidjourneyError]]] = MappingProxyType(
             MidjourneyMediaUnavailableError,
             MidjourneyMediaTooLargeError,
             MidjourneyMediaContentError,
+            MidjourneyStorageReadError,
             MidjourneyTaskNotReadyError,
         )
     }

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
-from airflow_provider_mjvideo.image_inputs import check_image_input, check_image_list, is_http_image
+from airflow_provider_mjvideo.image_inputs import check_image_input, check_image_list
 from airflow_provider_mjvideo.validation import (
+    UNRESOLVED,
     check_http_url,
     check_index,
     check_prompt,
@@ -56,6 +57,17 @@ VIDEO_BODY_KEYS: Final = frozenset(
 IMAGINE_BODY_KEYS: Final = frozenset({"prompt", "base64Array", "botType", "notifyHook", "state"})
 ACTION_BODY_KEYS: Final = frozenset({"taskId", "customId", "notifyHook", "state"})
 MODAL_BODY_KEYS: Final = frozenset({"taskId", "prompt", "maskBase64"})
+
+
+def _is_http(value: Any) -> bool:
+    """Whether a picture value is an http(s) URL (after the hook read stored files, the rest are data URIs)."""
+    return isinstance(value, str) and value.strip().lower().startswith(("http://", "https://"))
+
+
+def _picture(name: str, value: Any, allow_unresolved: bool) -> Any:
+    """The checked picture value (stripped URL or data URI, storage URI or path), ``UNRESOLVED`` if templated."""
+    checked = check_image_input(name, value, allow_unresolved=allow_unresolved)
+    return UNRESOLVED if checked is None else checked.value
 
 
 class _Known:
@@ -196,13 +208,13 @@ def build_video_request(
     extending = action == "extend"
 
     if known(image) and image is not None:
-        image = check_image_input("image", image)
+        image = _picture("image", image, allow_unresolved)
     if known(image_task_id) and image_task_id is not None:
         image_task_id = check_task_id("image_task_id", image_task_id)
         if image is not None and not is_unresolved(image):
             raise MidjourneyValidationError("image_task_id", "and image are exclusive: give the first frame once")
     if known(end_image) and end_image is not None:
-        end_image = check_image_input("end_image", end_image)
+        end_image = _picture("end_image", end_image, allow_unresolved)
     if known(action) and not extending and image is None and image_task_id is None:
         raise MidjourneyValidationError(
             "image", "is required for a new video (or image_task_id; only an extend may omit both)"
@@ -270,8 +282,8 @@ class ImagineRequest:
 
     def to_body(self) -> dict[str, Any]:
         """The JSON body as servers read it (every storage image must have been read into a data URI)."""
-        urls = [image for image in self.images if is_http_image(image)]
-        encoded = [image for image in self.images if not is_http_image(image)]
+        urls = [image for image in self.images if _is_http(image)]
+        encoded = [image for image in self.images if not _is_http(image)]
         body: dict[str, Any] = {"prompt": " ".join([*urls, self.prompt])}
         if encoded:
             body["base64Array"] = encoded
@@ -307,8 +319,11 @@ def build_imagine_request(
         prompt = check_prompt("prompt", prompt)
     checked_images: tuple[Any, ...] = ()
     if known(images) and images is not None:
-        checked_images = tuple(check_image_list("images", images, allow_unresolved=allow_unresolved))
-        known.complete = known.complete and not any(is_unresolved(image) for image in checked_images)
+        pictures = check_image_list("images", images, allow_unresolved=allow_unresolved)
+        if pictures is None:
+            known.complete = False
+        else:
+            checked_images = tuple(picture.value for picture in pictures)
     if known(bot_type) and bot_type is not None:
         if not isinstance(bot_type, str) or bot_type.strip().upper() not in BOT_TYPES:
             raise MidjourneyValidationError("bot_type", f"must be one of {', '.join(BOT_TYPES)}, got {bot_type!r:.40}")

@@ -18,6 +18,7 @@ from typing import Any, Final, Literal, overload
 from urllib.parse import urlsplit
 
 from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
+from airflow_provider_mjvideo.media_types import image_data_uri_problem
 
 
 class _Unresolved:
@@ -41,7 +42,6 @@ MAX_STATE_LENGTH: Final = 255
 #: What a wait's success must carry: the task's own kind, clips, or a picture.
 EXPECTS: Final = ("auto", "video", "image")
 MAX_INDEX: Final = 3
-_DATA_URI = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w.+-]+=[\w.+-]+)*;base64,[A-Za-z0-9+/=\s]+$")
 
 
 def is_unresolved(value: Any) -> bool:
@@ -50,8 +50,13 @@ def is_unresolved(value: Any) -> bool:
         return True
     if isinstance(value, str):
         return "{{" in value or "{%" in value
-    # XComArg, PlainXComArg, MappedArgument… all resolve at run time.
-    return hasattr(value, "resolve") and not isinstance(value, (Mapping, list, tuple))
+    # XComArg, PlainXComArg, MappedArgument, DagParam… (Airflow's ResolveMixin) all resolve at run time. A path
+    # has a resolve() too (pathlib.Path, ObjectStoragePath), but no iter_references(): it is a literal value.
+    return (
+        hasattr(value, "resolve")
+        and hasattr(value, "iter_references")
+        and not isinstance(value, (Mapping, list, tuple))
+    )
 
 
 def _is_http_url(value: str) -> bool:
@@ -65,7 +70,8 @@ def check_http_url(name: str, value: Any, *, allow_data_uri: bool = False) -> st
 
     :param name: the parameter's name, for the error message.
     :param value: the value to check.
-    :param allow_data_uri: accept ``data:<mime>;base64,<data>`` too.
+    :param allow_data_uri: accept an image data URI too (``data:image/png;base64,<data>``: the rule is
+        :func:`~airflow_provider_mjvideo.media_types.image_data_uri_problem`'s).
     :raises MidjourneyValidationError: naming ``name``.
     """
     if not isinstance(value, str) or not value.strip():
@@ -73,10 +79,11 @@ def check_http_url(name: str, value: Any, *, allow_data_uri: bool = False) -> st
     text = value.strip()
     if _is_http_url(text):
         return text
-    if allow_data_uri and text.startswith("data:"):
-        if _DATA_URI.match(text):
-            return text
-        raise MidjourneyValidationError(name, "must be a data URI of the form data:<mime>;base64,<data>")
+    if allow_data_uri and text[:5].lower() == "data:":
+        problem = image_data_uri_problem(text)
+        if problem:
+            raise MidjourneyValidationError(name, problem)
+        return text
     expected = "an http(s) URL or a base64 data URI" if allow_data_uri else "an http(s) URL"
     raise MidjourneyValidationError(name, f"must be {expected}, got {text!r:.80}")
 

@@ -135,3 +135,27 @@ def hook(mj_conn: str):
     from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
 
     return MidjourneyHook(mj_conn, retry_delay=0.01, retry_max_delay=0.05)
+
+
+@pytest.fixture
+def memory_store(monkeypatch: pytest.MonkeyPatch):
+    """
+    A :class:`helpers.storage.RecordingMemoryFileSystem` attached as ``memory://mjtest@…``, the way a provider
+    attaches its store (``attach(protocol="memory", conn_id="mjtest", fs=...)``), undone after the test. Airflow 3.0
+    does not read the connection id from a URI, so it is attached as plain ``memory://`` too.
+    """
+    from airflow.sdk.io import store as store_module
+    from helpers.storage import RecordingMemoryFileSystem
+
+    fs = RecordingMemoryFileSystem()
+    for alias, conn_id in (("memory-mjtest", "mjtest"), ("memory", None)):
+        monkeypatch.setitem(store_module._STORE_CACHE, alias, store_module.ObjectStore("memory", conn_id, fs))
+    return fs
+
+
+@pytest.fixture
+def local_file_opens():
+    """``with local_file_opens() as log:`` records every local file the process opens or lists in the block."""
+    from helpers.storage import local_file_events
+
+    return local_file_events().recording

@@ -60,7 +60,7 @@ def sensor(**kwargs: Any) -> Callable[[], Any]:
 PARSE_TIME_CASES: list[tuple[str, str, Callable[[], Any]]] = [
     ("op-motion-medium", "motion", op(motion="medium")),
     ("op-motion-uppercase", "motion", op(motion="LOW")),
-    ("op-image-ftp", "image", op(image="ftp://cdn.example.com/first-frame.png")),
+    ("op-image-relative-path", "image", op(image="frames/first-frame.png")),
     ("op-image-bad-data-uri", "image", op(image="data:image/png;base64,@@@not-base64@@@")),
     ("op-image-missing-for-new-video", "image", op(image=None)),
     ("op-prompt-empty", "prompt", op(prompt="")),
@@ -259,7 +259,8 @@ RUN_DAG = '''
 # task_id -> (exception class, words the message must contain)
 RUN_CASES: dict[str, tuple[type[MidjourneyError], tuple[str, ...]]] = {
     "templated_motion": (MidjourneyValidationError, ("'motion'", "medium")),
-    "templated_image": (MidjourneyValidationError, ("'image'", "ftp://")),
+    # ftp:// is a storage URI: the run says which filesystem to install, before any request.
+    "templated_image": (MidjourneyConfigurationError, ("'image'", "ftp://", "fsspec")),
     "templated_prompt": (MidjourneyValidationError, ("'prompt'",)),
     "templated_action": (MidjourneyValidationError, ("'action'", "shorten")),
     "templated_index": (MidjourneyValidationError, ("'index'", "4")),

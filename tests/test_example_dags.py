@@ -211,12 +211,12 @@ def test_from_prompt_goes_from_words_to_saved_pictures_and_clips(example_env, mo
     animate_body, extend_body = [r.json for r in emulator.requests_to("submit")]
     assert animate_body["image"] == upscaled["image_url"]
     assert (extend_body["action"], extend_body["taskId"], extend_body["index"]) == ("extend", ids["animate"], 0)
-    # Saved side by side: the grid, the upscale and the 8 clips, and a gallery showing all of them.
+    # Saved side by side: the grid with its four singles (trueai lists them), the upscale, the 8 clips, one gallery.
     saved = [entry for index in range(4) for entry in values[("save", index, "return_value")]]
     folder = Path(saved[0]["path"].removeprefix("file://")).parent
     assert {Path(entry["path"].removeprefix("file://")).parent for entry in saved} == {folder}
     names = sorted(Path(entry["path"]).name for entry in saved)
     assert sum(name.endswith(".mp4") for name in names) == 8
-    assert sum(name.endswith(".png") for name in names) == 2
+    assert sum(name.endswith(".png") for name in names) == 5 + 1
     gallery = (folder / "index.html").read_text()
-    assert (gallery.count("<video"), gallery.count("<img")) == (8, 2)
+    assert (gallery.count("<video"), gallery.count("<img")) == (8, 6)

@@ -16,6 +16,7 @@ from airflow_provider_mjvideo.exceptions import (
     MidjourneyMediaUnavailableError,
     MidjourneyNotFoundError,
     MidjourneyQueueFullError,
+    MidjourneyStorageReadError,
     MidjourneyTaskFailedError,
     MidjourneyValidationError,
     MidjourneyWaitTimeoutError,
@@ -57,6 +58,9 @@ LONG = "x" * 500
             id="transient",
         ),
         pytest.param(MidjourneyMediaUnavailableError("gone", index=2, http_status=410), {"index": 2}, id="media"),
+        pytest.param(
+            MidjourneyStorageReadError("Cannot read 'image'", parameter="image"), {"parameter": "image"}, id="storage"
+        ),
         pytest.param(
             MidjourneyNotFoundError("Not found", http_status=404, description=LONG),
             {"description": shorten(LONG)},

@@ -322,7 +322,7 @@ def test_mode_and_path_prefix_reach_the_right_routes(monkeypatch):
 
 BAD_SUBMITS = [
     ("motion", {"prompt": "p", "image": IMAGE, "motion": "medium"}),
-    ("image", {"prompt": "p", "image": "ftp://cdn.example.com/a.png"}),
+    ("image", {"prompt": "p", "image": "cdn.example.com/a.png"}),  # a relative path
     ("image", {"prompt": "p"}),
     ("prompt", {"prompt": "  ", "image": IMAGE}),
     ("action", {"prompt": "p", "image": IMAGE, "action": "shorten"}),

@@ -325,3 +325,52 @@ def test_image_prompts_go_in_front_of_the_prompt_or_in_base64_array(make_hook) -
     assert body["base64Array"] == [PNG_URI]
     ((image_prompt,),) = [task["image_prompts"] for task in emu.tasks.values()]
     assert image_prompt["mime"] == "image/png"
+
+
+# ------------------------------------------------------------------------------------------ pictures from storage
+
+
+def test_stored_pictures_are_sent_as_data_uris(make_hook, tmp_path) -> None:
+    from airflow_provider_mjvideo.testing import media
+
+    hook, emu = make_hook("trueai")
+    frame = tmp_path / "frame.png"
+    frame.write_bytes(media.image_png(0))
+
+    hook.submit_video("a fox runs", frame.as_uri(), end_image=str(frame))
+    hook.submit_imagine("a fox", images=[frame.as_uri()])
+
+    (video,) = [r.json for r in emu.requests_to("submit")]
+    assert video["image"] == video["endImage"]
+    assert video["image"].startswith("data:image/png;base64,")
+    (imagine,) = [r.json for r in emu.requests_to("imagine")]
+    assert imagine["base64Array"] == [video["image"]]
+    assert imagine["prompt"] == "a fox"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "parameter", "words"),
+    [
+        pytest.param(None, None, "image", "no such file", id="missing-file"),
+        pytest.param("page.png", b"<!doctype html><html>", "image", "HTML", id="not-a-picture"),
+        pytest.param("big.png", None, "image", "max_image_bytes", id="over-the-cap"),
+    ],
+)
+def test_a_bad_stored_picture_fails_before_any_request(
+    make_hook, tmp_path, name: str | None, content: bytes | None, parameter: str, words: str
+) -> None:
+    from airflow_provider_mjvideo.testing import media
+
+    hook, emu = make_hook("trueai")
+    path = tmp_path / (name or "absent.png")
+    if name == "big.png":
+        path.write_bytes(media.image_png(0) + bytes(4096))
+    elif content is not None:
+        path.write_bytes(content)
+
+    with pytest.raises(MidjourneyValidationError) as info:
+        hook.submit_video("a fox", path.as_uri(), max_image_bytes=1024)
+
+    assert info.value.parameter == parameter
+    assert words.lower() in str(info.value).lower()
+    assert emu.requests == []

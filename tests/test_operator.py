@@ -220,7 +220,7 @@ def test_bad_literal_motion_fails_at_parse_time_naming_the_parameter(emulator, m
 @pytest.mark.parametrize(
     ("kwargs", "parameter"),
     [
-        ({"image": "ftp://cdn.example.com/a.png"}, "image"),
+        ({"image": "cdn.example.com/a.png"}, "image"),
         ({"image": None}, "image"),
         ({"action": "extend", "mj_task_id": "17960000000000001", "index": 7}, "index"),
         ({"state": "x" * 256}, "state"),

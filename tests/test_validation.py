@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -14,6 +14,7 @@ from airflow_provider_mjvideo.validation import (
     check_max_file_bytes,
     check_positive_int,
     check_positive_number,
+    is_unresolved,
 )
 
 IMAGE = "https://cdn.example/first.png"
@@ -25,7 +26,7 @@ GOOD_EXTEND = {"prompt": "more fox", "action": "extend", "mj_task_id": "17542112
 BAD_CASES = [
     ("motion", {**GOOD_NEW, "motion": "medium"}),
     ("motion", {**GOOD_NEW, "motion": None}),
-    ("image", {**GOOD_NEW, "image": "ftp://cdn.example/a.png"}),
+    ("image", {**GOOD_NEW, "image": "cdn.example/a.png"}),  # relative: not every worker can read it
     ("image", {**GOOD_NEW, "image": "not a url"}),
     ("image", {**GOOD_NEW, "image": "data:image/png,rawbytes"}),
     ("image", {**GOOD_NEW, "image": None}),
@@ -116,6 +117,23 @@ def test_unresolved_values_are_skipped_at_parse_time_but_literals_still_checked(
         build_video_request("{{ params.p }}", IMAGE, "medium", allow_unresolved=True)
     with pytest.raises(MidjourneyValidationError, match="index"):
         build_video_request("p", None, "low", action="extend", mj_task_id=UNRESOLVED, index=7, allow_unresolved=True)
+
+
+def test_only_values_airflow_resolves_at_run_time_count_as_unresolved():
+    import pendulum
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+    from airflow.sdk import DAG
+
+    from airflow_provider_mjvideo.operators.video import SubmitVideoOperator
+
+    with DAG("unresolved_probe", schedule=None, start_date=pendulum.datetime(2026, 1, 1), params={"i": IMAGE}) as dag:
+        upstream = SubmitVideoOperator(task_id="submit", prompt="p", image=IMAGE)
+    for later in (UNRESOLVED, "{{ params.i }}", "{% if x %}y{% endif %}", upstream.output, dag.param("i")):
+        assert is_unresolved(later), later
+    # Paths have a resolve() method too, but they are literal values.
+    path = ObjectStoragePath("file:///data/frame.png", protocol="file")
+    for literal in (IMAGE, PurePosixPath("/data/frame.png"), Path("/data/frame.png"), path, [upstream.output], {}):
+        assert not is_unresolved(literal), literal
 
 
 def test_jinja_text_is_an_ordinary_value_after_rendering():

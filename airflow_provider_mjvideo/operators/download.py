@@ -1,4 +1,4 @@
-"""The operator that saves a finished Midjourney video's clips to object storage."""
+"""The operator that saves a finished Midjourney task's clips, or an image task's pictures, to object storage."""
 
 from __future__ import annotations
 
@@ -25,30 +25,37 @@ if TYPE_CHECKING:
 
 class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
     """
-    Save the clips of a finished Midjourney video to any Airflow ``ObjectStoragePath`` destination.
+    Save the clips of a finished Midjourney video, or the pictures of a finished image task (an imagine's
+    grid, an upscaled image…), to any Airflow ``ObjectStoragePath`` destination.
 
-    The operator fetches the task itself, so the clip URLs are fresh even when the upstream XCom is
-    old. Each clip is streamed in chunks to ``<destination>/<task id>_<index>.mp4`` through a
-    temporary ``.part-<random>`` name (never a partial file under the final name), hashed with
-    sha256 while streaming, and checked for status, ``Content-Type`` and length. The task's
+    The operator fetches the task itself, so the URLs are fresh even when the upstream XCom is
+    old. Each clip is streamed in chunks to ``<destination>/<task id>_<index>.mp4``, each picture to
+    ``<destination>/<task id>_image<index>.<png|jpg|webp|gif>`` (the extension from the URL, else from the
+    picture's first bytes), through a temporary ``.part-<random>`` name (never a partial file under the
+    final name), hashed with sha256 while streaming, and checked for status, ``Content-Type`` (``video/*``
+    for clips, ``image/*`` for pictures, or a generic type whose first bytes say so) and length. The task's
     ``manifests/<task id>.json`` is written next to the files, then the folder's ``manifest.json``
-    and ``index.html`` gallery are rebuilt from every task's, so mapped downloads of different tasks
+    and ``index.html`` gallery (pictures beside clips, one section per task in the order they were saved)
+    are rebuilt from every task's, so mapped downloads of different tasks
     may share one destination and run at the same time (not two downloads of the same task at once).
     A file that an earlier run saved and that still matches its manifest entry (size and sha256) is
     reused without any request.
 
     **XCom return value:** the manifest, a list of ``{"index", "url", "path", "bytes", "sha256"}``
-    dicts (one per clip, in ``indexes`` order; ``path`` is the file's URI) — never the bytes.
+    dicts (one per clip or picture, in ``indexes`` order; ``path`` is the file's URI) — never the bytes.
 
     :param mj_task_id: the finished Midjourney task, usually ``<submit>.output``; a sensor's summary
         (``<wait>.output``) is accepted too (templated).
     :param destination: a directory URI such as ``file:///data/mj/{{ ds }}/``, or ``s3://…`` /
         ``gs://…`` when the matching provider is installed; ``scheme://conn_id@bucket/…`` picks the
         storage connection (templated).
-    :param indexes: the clips to save, ints 0-3 (or one int); ``None`` saves every clip (templated).
+    :param indexes: what to save, ints 0-3 (or one int): clips of a video task; for an image task, pictures by
+        their position in the task's ``image_urls`` (0 is its ``imageUrl``, the grid or the upscaled image; 1-4
+        the single images of a grid on servers that list them, such as trueai). ``None`` saves every clip or
+        picture (templated).
     :param midjourney_conn_id: the Midjourney connection (its key goes only to URLs on the API's origin).
     :param overwrite: download again even when an identical file from an earlier run is present.
-    :param max_file_bytes: the largest clip accepted, in bytes (default 1 GiB); a larger one fails the task.
+    :param max_file_bytes: the largest file accepted, in bytes (default 1 GiB); a larger one fails the task.
     :param hook_params: keyword arguments of the hook that fetches the task (``retry_limit``, ``retry_delay``,
         ``retry_max_delay``).
     """
@@ -106,7 +113,7 @@ class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
             self.hook.close()
         downloaded = sum(clip.downloaded for clip in saved)
         self.log.info(
-            "Saved %d clip(s) of task %s to %s: %d downloaded, %d reused",
+            "Saved %d file(s) of task %s to %s: %d downloaded, %d reused",
             len(saved),
             mj_task_id,
             self.destination,

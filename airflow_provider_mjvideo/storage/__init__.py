@@ -1,14 +1,17 @@
 """
-Save a finished task's clips to any Airflow ``ObjectStoragePath``, streaming, hashed, atomically.
+Save a finished task's clips (or an image task's pictures) to any Airflow ``ObjectStoragePath``, streaming,
+hashed, atomically.
 
 :func:`save_task_clips` is what :class:`~airflow_provider_mjvideo.operators.download.DownloadVideoOperator`
-runs; it can be called from your own tasks too. For each clip it:
+runs; it can be called from your own tasks too. For each clip (``<task id>_<index>.mp4``) or picture
+(``<task id>_image<index>.<png|jpg|webp|gif>``) it:
 
 * streams the HTTP body in chunks (``chunk_size``, 1 MiB by default) straight into the destination
   file, so memory stays flat whatever the clip size, while computing its sha256;
-* checks the status code, the ``Content-Type`` (``video/*``, or a generic binary type whose first
-  bytes look like a video container) and the length (``Content-Length`` against ``max_file_bytes``
-  before reading, the running count while reading, and the count against ``Content-Length`` at the end);
+* checks the status code, the ``Content-Type`` (``video/*`` for a clip, ``image/*`` for a picture, or a
+  generic binary type whose first bytes are a video container or a PNG/JPEG/WebP/GIF picture) and the
+  length (``Content-Length`` against ``max_file_bytes`` before reading, the running count while reading,
+  and the count against ``Content-Length`` at the end);
 * writes ``<name>.part-<random>`` and moves it onto ``<name>`` only when complete, so a failed or
   partial download never leaves a file that looks finished (on ``file://`` the move is an atomic
   ``rename``; object stores only ever show the final key after a complete copy);
@@ -28,10 +31,10 @@ a finished Midjourney clip never changes, so the task id and index identify its 
 
 The modules, one job each:
 
-* :mod:`~airflow_provider_mjvideo.storage.destination`: destination URIs to usable folders, atomic writes;
+* :mod:`~airflow_provider_mjvideo.storage.destination`: storage URIs to usable folders and files, atomic writes;
 * :mod:`~airflow_provider_mjvideo.storage.downloader`: :class:`MediaDownloader`, one URL to one file;
 * :mod:`~airflow_provider_mjvideo.storage.manifest`: the manifest files and the reuse check;
-* :mod:`~airflow_provider_mjvideo.storage.gallery`: ``index.html``;
+* :mod:`~airflow_provider_mjvideo.storage.gallery`: ``index.html`` (clips and pictures, one section per task);
 * :mod:`~airflow_provider_mjvideo.storage.folder`: ``manifest.json`` and ``index.html`` rebuilt from
   the per-task manifests, and why concurrent saves are safe;
 * :mod:`~airflow_provider_mjvideo.storage.clips`: :func:`save_task_clips`, which puts them together.
@@ -39,12 +42,20 @@ The modules, one job each:
 
 from __future__ import annotations
 
-from airflow_provider_mjvideo.storage.clips import XCOM_KEYS, SavedClip, clip_filename, save_task_clips
+from airflow_provider_mjvideo.storage.clips import (
+    XCOM_KEYS,
+    SavedClip,
+    clip_filename,
+    picture_filename,
+    save_task_clips,
+)
 from airflow_provider_mjvideo.storage.destination import (
     DEFAULT_CHUNK_SIZE,
     PROVIDER_FOR_SCHEME,
     hash_file,
+    require_filesystem,
     resolve_destination,
+    resolve_storage_path,
     write_bytes_atomic,
 )
 from airflow_provider_mjvideo.storage.downloader import (
@@ -58,12 +69,13 @@ from airflow_provider_mjvideo.storage.downloader import (
     same_origin,
 )
 from airflow_provider_mjvideo.storage.folder import rebuild_folder
-from airflow_provider_mjvideo.storage.gallery import GALLERY_NAME, render_gallery
+from airflow_provider_mjvideo.storage.gallery import GALLERY_NAME, group_by_task, render_gallery
 from airflow_provider_mjvideo.storage.manifest import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
     TASK_MANIFESTS_DIR,
     collect_entries,
+    entry_kind,
     manifest_document,
     merge_entries,
     read_manifest,
@@ -87,16 +99,21 @@ __all__ = [
     "SavedClip",
     "clip_filename",
     "collect_entries",
+    "entry_kind",
+    "group_by_task",
     "hash_file",
     "human_size",
     "manifest_document",
     "merge_entries",
+    "picture_filename",
     "read_manifest",
     "read_task_manifest",
     "rebuild_folder",
     "redact_url",
     "render_gallery",
+    "require_filesystem",
     "resolve_destination",
+    "resolve_storage_path",
     "same_origin",
     "save_task_clips",
     "task_manifest_path",

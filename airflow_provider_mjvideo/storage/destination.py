@@ -1,5 +1,6 @@
 """
-Where clips go: destination URIs turned into usable ``ObjectStoragePath`` folders, and atomic writes there.
+Storage URIs turned into usable ``ObjectStoragePath`` objects (the destination folder of clips, a stored file
+to read such as a first frame), with the one message saying what to install for a scheme; atomic writes.
 
 Everything here works through the path's fsspec filesystem, so ``file://``, ``s3://``, ``gs://``… behave
 alike; the few local-only steps (creating folders, ``fsync``) are skipped on object stores, which have
@@ -52,12 +53,12 @@ def is_local(path: ObjectStoragePath) -> bool:
     return (path.protocol or "") in _LOCAL_PROTOCOLS
 
 
-def _missing_filesystem_message(scheme: str, detail: str) -> str:
+def _missing_filesystem_message(scheme: str, detail: str, parameter: str) -> str:
     provider = PROVIDER_FOR_SCHEME.get(scheme)
     if provider:
         extra = _PROVIDER_EXTRA.get(provider, "")
         return (
-            f"Destination scheme {scheme}:// needs the {provider} package: install it "
+            f"{parameter!r}: scheme {scheme}:// needs the {provider} package: install it "
             f"(pip install '{provider}{extra}') in the workers' environment ({detail})"
         )
     implementation = ""
@@ -72,10 +73,48 @@ def _missing_filesystem_message(scheme: str, detail: str) -> str:
     except Exception:  # pragma: no cover - fsspec internals
         pass
     return (
-        f"No filesystem is registered for destination scheme {scheme}://: install the Airflow provider or "
+        f"{parameter!r}: no filesystem is registered for scheme {scheme}://: install the Airflow provider or "
         f"the fsspec package that implements {scheme}{implementation}, or register one with "
         f"airflow.sdk.io.attach(protocol={scheme!r}, fs=...) ({detail})"
     )
+
+
+def require_filesystem(path: ObjectStoragePath, *, parameter: str) -> ObjectStoragePath:
+    """
+    Return ``path`` once its filesystem is resolved (no I/O on the store itself), for a clear error before any request.
+
+    :param path: a storage path.
+    :param parameter: the parameter it came from, named in the error.
+    :raises MidjourneyConfigurationError: no filesystem for its scheme; names the parameter and what to install.
+    """
+    try:
+        path.fs  # noqa: B018 - resolve the filesystem now
+    except (ValueError, ImportError) as err:
+        scheme = str(path.protocol or "file").lower()
+        raise MidjourneyConfigurationError(_missing_filesystem_message(scheme, str(err), parameter)) from None
+    return path
+
+
+def resolve_storage_path(uri: str, *, parameter: str) -> ObjectStoragePath:
+    """
+    Turn a storage URI (``file:///…``, ``s3://bucket/key``, ``scheme://conn_id@bucket/…``) into an
+    ``ObjectStoragePath`` whose filesystem is usable, without any I/O on the store: a folder or a file alike.
+
+    :param uri: the URI, with its scheme (an absolute local path is ``file://<path>`` by then).
+    :param parameter: the parameter it came from, named in errors.
+    :raises MidjourneyConfigurationError: no filesystem for the scheme; names the parameter and what to install.
+    """
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    scheme = urlsplit(uri).scheme.lower()
+    try:
+        # The protocol is passed explicitly: Airflow 3.0's ObjectStoragePath (a upath CloudPath subclass) refuses
+        # every URI whose protocol it has to detect itself once universal-pathlib 0.3 is installed ("detected
+        # protocol file which is incompatible with ObjectStoragePath"); newer Airflow builds the same path.
+        path = ObjectStoragePath(uri, protocol=scheme)
+    except (ValueError, ImportError) as err:
+        raise MidjourneyConfigurationError(_missing_filesystem_message(scheme, str(err), parameter)) from None
+    return require_filesystem(path, parameter=parameter)
 
 
 def resolve_destination(destination: Any) -> ObjectStoragePath:
@@ -89,22 +128,7 @@ def resolve_destination(destination: Any) -> ObjectStoragePath:
     :raises MidjourneyValidationError: empty, relative or not a string.
     :raises MidjourneyConfigurationError: no filesystem for the scheme; names what to install.
     """
-    from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-    text = check_destination(destination)
-    scheme = urlsplit(text).scheme.lower()
-    try:
-        # The protocol is passed explicitly: Airflow 3.0's ObjectStoragePath (a upath CloudPath subclass) refuses
-        # every URI whose protocol it has to detect itself once universal-pathlib 0.3 is installed ("detected
-        # protocol file which is incompatible with ObjectStoragePath"); newer Airflow builds the same path.
-        path = ObjectStoragePath(text, protocol=scheme)
-    except (ValueError, ImportError) as err:
-        raise MidjourneyConfigurationError(_missing_filesystem_message(scheme, str(err))) from None
-    try:
-        path.fs  # noqa: B018 - resolve the filesystem now, for a clear error before any request
-    except (ValueError, ImportError) as err:
-        raise MidjourneyConfigurationError(_missing_filesystem_message(scheme, str(err))) from None
-    return path
+    return resolve_storage_path(check_destination(destination), parameter="destination")
 
 
 def hash_file(path: ObjectStoragePath, chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[int, str]:

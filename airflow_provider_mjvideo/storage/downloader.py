@@ -3,8 +3,9 @@ The streaming media downloader: one URL to one stored file, checked, hashed, ato
 
 :class:`MediaDownloader` streams the HTTP body in chunks straight into the destination file (memory
 stays flat whatever the clip size) while computing its sha256; checks the status, the
-``Content-Type`` (``video/*``, or a generic binary type whose first bytes look like a video
-container) and the length (``Content-Length`` against ``max_bytes`` before reading, the running
+``Content-Type`` (``video/*`` for a clip, ``image/*`` for a picture, or a generic binary type whose first
+bytes are a video container or a PNG/JPEG/WebP/GIF picture, see :mod:`~airflow_provider_mjvideo.media_types`)
+and the length (``Content-Length`` against ``max_bytes`` before reading, the running
 count while reading, the count against ``Content-Length`` at the end); writes through
 :func:`~airflow_provider_mjvideo.storage.destination.atomic_write`; retries network errors, dropped
 connections, truncated bodies and HTTP 408/429/5xx from scratch a bounded number of times; and sends
@@ -14,10 +15,11 @@ the API key only to URLs of the API's own origin, redirects included.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_mjvideo.connection import auth_headers as make_auth_headers
@@ -27,6 +29,16 @@ from airflow_provider_mjvideo.exceptions import (
     MidjourneyMediaTooLargeError,
     MidjourneyMediaUnavailableError,
 )
+from airflow_provider_mjvideo.media_types import (
+    GENERIC_CONTENT_TYPES,
+    IMAGE_TYPES_TEXT,
+    SNIFF_BYTES,
+    describe_bytes,
+    image_type_from_mime,
+    looks_like_video,
+    sniff_image,
+)
+from airflow_provider_mjvideo.models import TaskKind
 from airflow_provider_mjvideo.responses import retry_after_seconds
 from airflow_provider_mjvideo.retrying import RetryPolicy, TaskLogger
 from airflow_provider_mjvideo.storage.destination import DEFAULT_CHUNK_SIZE, atomic_write, ensure_directory
@@ -34,10 +46,16 @@ from airflow_provider_mjvideo.transport import requests_error
 from airflow_provider_mjvideo.validation import check_max_file_bytes, check_positive_int
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import requests
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     from airflow_provider_mjvideo.hooks.midjourney import MidjourneyHook
+
+    #: Where a download goes: a file, or a function of the picture type found (``"png"``…, ``None`` when unknown)
+    #: that names the file, for a picture whose URL has no extension.
+    Target: TypeAlias = ObjectStoragePath | Callable[[str | None], ObjectStoragePath]
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +65,10 @@ DEFAULT_MAX_FILE_BYTES: Final = 1 << 30
 DEFAULT_MEDIA_ATTEMPTS: Final = 3
 #: Redirects followed per clip at most.
 MAX_REDIRECTS: Final = 5
-_GENERIC_TYPES: Final = ("", "application/octet-stream", "binary/octet-stream", "application/binary")
-_ISO_BOXES: Final = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
-_EBML_MAGIC: Final = b"\x1a\x45\xdf\xa3"
-_SNIFF_BYTES: Final = 12
+_ACCEPT: Final[Mapping[TaskKind, str]] = {
+    "video": "video/*, application/octet-stream;q=0.8",
+    "image": "image/*, application/octet-stream;q=0.8",
+}
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -72,10 +90,15 @@ def same_origin(url: str, other: str) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """The URL without its query string and fragment (they may carry signatures), for messages and logs."""
+    """
+    The URL (http(s) or a storage URI) for messages and logs: without its query string and fragment (they may
+    carry signatures) and with any password of its user info replaced by ``***``.
+    """
     parts = urlsplit(url)
     tail = "?…" if parts.query else ""
-    return f"{parts.scheme}://{parts.netloc}{parts.path}{tail}"
+    userinfo, _, host = parts.netloc.rpartition("@")
+    netloc = f"{userinfo.split(':', 1)[0]}:***@{host}" if ":" in userinfo else parts.netloc
+    return f"{parts.scheme}://{netloc}{parts.path}{tail}"
 
 
 def human_size(size: int) -> str:
@@ -88,8 +111,19 @@ def human_size(size: int) -> str:
     return f"{size} B"  # pragma: no cover
 
 
-def _looks_like_video(head: bytes) -> bool:
-    return head[4:8] in _ISO_BOXES or head.startswith(_EBML_MAGIC)
+def _content_type(response: requests.Response) -> str:
+    return response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+
+def _peek(chunks: Iterator[bytes], size: int) -> tuple[bytes, list[bytes]]:
+    """The first ``size`` bytes of ``chunks`` (fewer at the end) and the chunks read for them; ``chunks`` goes on."""
+    head, taken = b"", []
+    for chunk in chunks:
+        taken.append(chunk)
+        head += chunk[: size - len(head)]
+        if len(head) >= size:
+            break
+    return head, taken
 
 
 @dataclass(frozen=True)
@@ -100,11 +134,16 @@ class DownloadResult:
     :param bytes: its size.
     :param sha256: its sha256, hex.
     :param content_type: the ``Content-Type`` it was served with.
+    :param path: where it was stored.
+    :param image_type: for a picture, its type (``"png"``, ``"jpeg"``, ``"webp"``, ``"gif"``) from its first bytes or
+        else its ``Content-Type``; ``None`` for a clip or a picture of another type.
     """
 
     bytes: int
     sha256: str
     content_type: str
+    path: ObjectStoragePath | None = None
+    image_type: str | None = None
 
 
 class MediaDownloader:
@@ -181,22 +220,22 @@ class MediaDownloader:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def headers_for(self, url: str) -> dict[str, str]:
-        """The request headers for ``url``: the API key only when it has the API's origin."""
-        headers = {"Accept": "video/*, application/octet-stream;q=0.8", "Accept-Encoding": "identity"}
+    def headers_for(self, url: str, expect: TaskKind = "video") -> dict[str, str]:
+        """The request headers for ``url`` (a clip or a picture): the API key only when it has the API's origin."""
+        headers = {"Accept": _ACCEPT[expect], "Accept-Encoding": "identity"}
         if self._auth_headers and self.auth_base_url and same_origin(url, self.auth_base_url):
             headers.update(self._auth_headers)
         return headers
 
     # -- one request ------------------------------------------------------------------------------
 
-    def _get(self, url: str, what: str) -> requests.Response:
+    def _get(self, url: str, what: str, expect: TaskKind) -> requests.Response:
         import requests
 
         try:
             return self.session.get(
                 url,
-                headers=self.headers_for(url),
+                headers=self.headers_for(url, expect),
                 stream=True,
                 timeout=(self.timeout, self.timeout),
                 allow_redirects=False,
@@ -204,7 +243,7 @@ class MediaDownloader:
         except requests.exceptions.RequestException as err:
             raise requests_error(err, what, MidjourneyDownloadError) from None
 
-    def _open(self, url: str, what: str, index: int | None) -> requests.Response:
+    def _open(self, url: str, what: str, index: int | None, expect: TaskKind) -> requests.Response:
         """GET ``url`` following redirects by hand (auth decided per hop) and check status, type and length."""
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
@@ -212,14 +251,14 @@ class MediaDownloader:
                 raise MidjourneyMediaUnavailableError(
                     f"Cannot download {what}: not an http(s) URL: {redact_url(current)}", index=index
                 )
-            response = self._get(current, what)
+            response = self._get(current, what, expect)
             if response.is_redirect:
                 location = response.headers.get("Location", "")
                 response.close()
                 current = urljoin(current, location)
                 continue
             try:
-                self._check_response(response, what, index)
+                self._check_response(response, what, index, expect)
             except BaseException:
                 response.close()
                 raise
@@ -228,7 +267,7 @@ class MediaDownloader:
             f"Cannot download {what}: more than {MAX_REDIRECTS} redirects from {redact_url(url)}", index=index
         )
 
-    def _check_response(self, response: requests.Response, what: str, index: int | None) -> None:
+    def _check_response(self, response: requests.Response, what: str, index: int | None, expect: TaskKind) -> None:
         status = response.status_code
         where = redact_url(response.url or "")
         if status in (408, 429) or status >= 500:
@@ -244,10 +283,11 @@ class MediaDownloader:
             raise MidjourneyMediaUnavailableError(
                 f"Cannot download {what} from {where}: {reason}", index=index, http_status=status
             )
-        content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-        if not (content_type.startswith("video/") or content_type in _GENERIC_TYPES):
+        content_type = _content_type(response)
+        if not (content_type.startswith(f"{expect}/") or content_type in GENERIC_CONTENT_TYPES):
+            noun = "a video" if expect == "video" else "a picture"
             raise MidjourneyMediaContentError(
-                f"Refusing {what}: the server sent Content-Type {content_type!r}, not a video ({where})",
+                f"Refusing {what}: the server sent Content-Type {content_type!r}, not {noun} ({where})",
                 http_status=status,
             )
         length = self._content_length(response)
@@ -287,66 +327,91 @@ class MediaDownloader:
                 f"broke ({type(err).__name__})"
             ) from None
 
-    def _attempt(self, url: str, target: ObjectStoragePath, what: str, index: int | None) -> DownloadResult:
-        response = self._open(url, what, index)
-        content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    def _capped(self, chunks: Iterator[bytes], received: list[int], what: str) -> Iterator[bytes]:
+        for chunk in chunks:
+            if received[0] > self.max_bytes:
+                raise MidjourneyMediaTooLargeError(
+                    f"Refusing {what}: more than {self.max_bytes} bytes ({human_size(self.max_bytes)}) "
+                    "received, over the max_file_bytes cap"
+                )
+            yield chunk
+
+    def _attempt(self, url: str, target: Target, what: str, index: int | None, expect: TaskKind) -> DownloadResult:
+        response = self._open(url, what, index, expect)
+        content_type = _content_type(response)
         expected = self._content_length(response)
         digest = hashlib.sha256()
         received = [0]
-        head = b""
-        sniff = content_type in _GENERIC_TYPES
         try:
-            with atomic_write(target) as handle:
-                for chunk in self._chunks(response, what, received, expected):
-                    if received[0] > self.max_bytes:
-                        raise MidjourneyMediaTooLargeError(
-                            f"Refusing {what}: more than {self.max_bytes} bytes ({human_size(self.max_bytes)}) "
-                            "received, over the max_file_bytes cap"
-                        )
-                    if sniff and len(head) < _SNIFF_BYTES:
-                        head += chunk[: _SNIFF_BYTES - len(head)]
-                        if len(head) >= _SNIFF_BYTES:
-                            self._check_sniff(head, content_type, what)
+            chunks = self._capped(self._chunks(response, what, received, expected), received, what)
+            # The first bytes are read before any file is opened: they decide whether the body is what was
+            # expected and, for a picture whose URL names no type, the file's extension.
+            head, first = _peek(chunks, SNIFF_BYTES)
+            image_type = self._check_head(head, content_type, what, expect)
+            path = target(image_type) if callable(target) else target
+            ensure_directory(path.parent)
+            with atomic_write(path) as handle:
+                for chunk in itertools.chain(first, chunks):
                     digest.update(chunk)
                     handle.write(chunk)
-                if sniff and len(head) < _SNIFF_BYTES:
-                    self._check_sniff(head, content_type, what)
                 if expected is not None and received[0] != expected:
                     raise MidjourneyDownloadError(
                         f"Incomplete download of {what}: {received[0]} of {expected} bytes received"
                     )
         finally:
             response.close()
-        return DownloadResult(bytes=received[0], sha256=digest.hexdigest(), content_type=content_type)
+        return DownloadResult(
+            bytes=received[0], sha256=digest.hexdigest(), content_type=content_type, path=path, image_type=image_type
+        )
 
     @staticmethod
-    def _check_sniff(head: bytes, content_type: str, what: str) -> None:
-        if not _looks_like_video(head):
+    def _check_head(head: bytes, content_type: str, what: str, expect: TaskKind) -> str | None:
+        """Refuse a generically typed body whose first bytes are not what was expected; return a picture's type."""
+        generic = content_type in GENERIC_CONTENT_TYPES
+        served = content_type or "no Content-Type"
+        if expect == "video":
+            if generic and not looks_like_video(head):
+                raise MidjourneyMediaContentError(
+                    f"Refusing {what}: served as {served} and its first bytes are not a video container "
+                    f"(MP4/QuickTime/WebM): {describe_bytes(head)}"
+                )
+            return None
+        found = sniff_image(head)
+        if generic and found is None:
             raise MidjourneyMediaContentError(
-                f"Refusing {what}: served as {content_type or 'no Content-Type'} and its first bytes are not a "
-                "video container (MP4/QuickTime/WebM)"
+                f"Refusing {what}: served as {served} and it is {describe_bytes(head)}, not a {IMAGE_TYPES_TEXT} "
+                "picture"
             )
+        return found or image_type_from_mime(content_type)
 
     def download(
-        self, url: str, target: ObjectStoragePath, *, what: str | None = None, index: int | None = None
+        self,
+        url: str,
+        target: Target,
+        *,
+        what: str | None = None,
+        index: int | None = None,
+        expect: TaskKind = "video",
     ) -> DownloadResult:
         """
         Stream ``url`` to ``target`` (replacing it only once complete); retry transient failures from scratch.
 
         :param url: the http(s) URL.
-        :param target: the final file.
-        :param what: how to name the clip in messages.
-        :param index: the clip index, carried on errors.
+        :param target: the final file; or, for a picture, a function of its type (``"png"``, ``"jpeg"``, ``"webp"``,
+            ``"gif"``, ``None`` when unknown), called once the first bytes are in, that returns the file.
+        :param what: how to name the clip or picture in messages.
+        :param index: its index, carried on errors.
+        :param expect: ``"video"`` (``video/*`` or a video container) or ``"image"`` (``image/*`` or a PNG, JPEG,
+            WebP or GIF picture).
         :raises MidjourneyDownloadError: still failing after the retries (transient).
         :raises MidjourneyMediaUnavailableError: HTTP 4xx (permanent).
         :raises MidjourneyMediaTooLargeError: over ``max_bytes`` (permanent).
-        :raises MidjourneyMediaContentError: not a video (permanent).
+        :raises MidjourneyMediaContentError: not what ``expect`` says (permanent).
         """
         label = what or redact_url(url)
-        ensure_directory(target.parent)
         import tenacity
 
         retrying = tenacity.Retrying(
             **self.retry_policy.tenacity_kwargs(resend_safe_only=False, logger=self.log, what=f"Download of {label}")
         )
-        return retrying(lambda: self._attempt(url, target, label, index))
+        return retrying(lambda: self._attempt(url, target, label, index, expect))

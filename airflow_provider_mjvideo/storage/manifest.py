@@ -12,8 +12,10 @@ Both files are the same document, :func:`manifest_document` (``version`` 1, ``ge
 ``manifest.json``; their entries still count: a task without a file under ``manifests/`` is read
 from ``manifest.json``.
 
-An entry is identified by ``(mj_task_id, index)``: a finished Midjourney clip never changes, so the
-task id and clip index identify its content (the URL does not: URLs are re-signed and expire).
+An entry is identified by ``(mj_task_id, index)``: a finished Midjourney clip or picture never changes, so
+the task id and index identify its content (the URL does not: URLs are re-signed and expire). Its ``kind``
+says what it is, ``"video"`` (a clip) or ``"image"`` (a picture of an imagine, upscale…); entries written
+before pictures were saved have no ``kind``: they are clips (:func:`entry_kind`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from airflow_provider_mjvideo.storage.destination import ensure_directory, fs_pa
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    from airflow_provider_mjvideo.models import TaskKind
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,11 @@ def entry_key(entry: Mapping[str, Any]) -> tuple[str, int] | None:
     if isinstance(task_id, str) and isinstance(index, int) and not isinstance(index, bool):
         return task_id, index
     return None
+
+
+def entry_kind(entry: Mapping[str, Any]) -> TaskKind:
+    """What an entry holds: ``"image"`` (a picture) or ``"video"`` (a clip, also every entry without a ``kind``)."""
+    return "image" if entry.get("kind") == "image" else "video"
 
 
 def _read_entries(path: ObjectStoragePath) -> list[dict[str, Any]] | None:

@@ -6,6 +6,8 @@ Shared test helpers (imported as ``helpers``; no Airflow import here, so importi
 * :mod:`helpers.scripted_http`: a tiny scripted HTTP server for single edge cases the emulator cannot produce.
 * :mod:`helpers.png`: a minimal PNG reader, to check downloaded images pixel by pixel.
 * :mod:`helpers.emulator_api`: calls to a running emulator's image pipeline (submit, press a button, wait).
+* :mod:`helpers.pictures`: one real picture of each type the API takes (PNG, JPEG, WebP, GIF).
+* :mod:`helpers.storage`: a memory filesystem that records the calls reaching it; a record of local file opens.
 """
 
 from __future__ import annotations

@@ -13,9 +13,14 @@ from airflow_provider_mjvideo.testing import MidjourneyEmulator
 BEARER = {"Authorization": "Bearer emulator-key"}
 
 
+def _auth(emu: MidjourneyEmulator) -> dict[str, str]:
+    """The emulator's own key as a Bearer header (``BEARER`` for an emulator with the default key)."""
+    return {"Authorization": f"Bearer {emu.config.api_key}"}
+
+
 def post(emu: MidjourneyEmulator, route: str, prefix: str = "", **body: Any) -> requests.Response:
     """POST ``body`` to ``/mj/submit/<route>``."""
-    return requests.post(f"{emu.url}{prefix}/mj/submit/{route}", json=body, headers=BEARER, timeout=5)
+    return requests.post(f"{emu.url}{prefix}/mj/submit/{route}", json=body, headers=_auth(emu), timeout=5)
 
 
 def accepted_id(response: requests.Response) -> str:
@@ -27,7 +32,7 @@ def accepted_id(response: requests.Response) -> str:
 
 def fetch(emu: MidjourneyEmulator, task_id: str) -> dict[str, Any]:
     """GET one task."""
-    response = requests.get(f"{emu.url}/mj/task/{task_id}/fetch", headers=BEARER, timeout=5)
+    response = requests.get(f"{emu.url}/mj/task/{task_id}/fetch", headers=_auth(emu), timeout=5)
     assert response.status_code == 200, response.text
     return response.json()
 
