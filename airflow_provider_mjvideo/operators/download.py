@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_mjvideo.assets import attach_extra, download_extra
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.operators.base import MidjourneyHookMixin
 from airflow_provider_mjvideo.storage import DEFAULT_MAX_FILE_BYTES, resolve_destination, save_task_clips
@@ -39,6 +40,10 @@ class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
 
     **XCom return value:** the manifest, a list of ``{"index", "url", "path", "bytes", "sha256"}``
     dicts (one per clip, in ``indexes`` order; ``path`` is the file's URI) — never the bytes.
+
+    **Assets:** for every ``Asset`` in ``outlets`` the asset event's extra carries the task id, prompt, action,
+    parent id and each clip's ``index``, ``path``, ``bytes`` and ``sha256`` (see :mod:`airflow_provider_mjvideo.assets`;
+    never a URL).
 
     :param mj_task_id: the finished Midjourney task, usually ``<submit>.output``; a sensor's summary
         (``<wait>.output``) is accepted too (templated).
@@ -93,6 +98,7 @@ class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
         indexes = check_indexes(self.indexes)
         resolve_destination(self.destination)  # a clear error for a missing filesystem, before any request
         try:
+            task = self.hook.get_task(mj_task_id)
             saved = save_task_clips(
                 self.hook,
                 mj_task_id,
@@ -101,9 +107,11 @@ class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
                 overwrite=self.overwrite,
                 max_file_bytes=self.max_file_bytes,
                 logger=self.log,
+                task=task,
             )
         finally:
             self.hook.close()
+        attach_extra(context, download_extra(task, [clip.entry for clip in saved]))
         downloaded = sum(clip.downloaded for clip in saved)
         self.log.info(
             "Saved %d clip(s) of task %s to %s: %d downloaded, %d reused",

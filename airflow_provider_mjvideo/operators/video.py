@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
 
+from airflow_provider_mjvideo.assets import attach_submit_extra
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyWaitTimeoutError
 from airflow_provider_mjvideo.links import MidjourneyVideoLink
 from airflow_provider_mjvideo.operators.base import MidjourneyHookMixin
-from airflow_provider_mjvideo.routes import fetch_path
+from airflow_provider_mjvideo.routes import SUBMIT_VIDEO_PATH, fetch_path
+from airflow_provider_mjvideo.usage import record_submit
 from airflow_provider_mjvideo.validation import (
     MAX_STATE_LENGTH,
     VIDEO_FIELDS,
@@ -169,6 +171,15 @@ class SubmitVideoOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOperator):
         self._submitted_at = time.time()
         mj_task_id = self.hook.submit_video(**self._video_fields())
         self._live_task_id = mj_task_id
+        record_submit(
+            context,
+            self.hook,
+            SUBMIT_VIDEO_PATH,
+            mj_task_id,
+            action=self.action or "video",
+            extra_body=self.extra_body,
+            submitted_at=self._submitted_at,
+        )
         store = context.get("task_state_store")
         if store is not None:
             store.set(STORED_SUBMITTED_AT_KEY, self._submitted_at)
@@ -191,6 +202,16 @@ class SubmitVideoOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOperator):
         self.log.info("An earlier try submitted Midjourney task %s (%s): %s", external_id, status, action.value)
         if action is not ResumeAction.RESUBMIT:
             self._live_task_id = str(external_id)
+            record_submit(
+                context,
+                self.hook,
+                SUBMIT_VIDEO_PATH,
+                str(external_id),
+                action=self.action or "video",
+                extra_body=self.extra_body,
+                submitted_at=self._submitted_at,
+                reattach=True,
+            )
         return status
 
     def is_job_active(self, status: str) -> bool:
@@ -244,6 +265,7 @@ class SubmitVideoOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOperator):
 
     def _finish(self, context: Context, summary: dict[str, Any]) -> str:
         context["ti"].xcom_push(key=TASK_SUMMARY_XCOM_KEY, value=summary)
+        attach_submit_extra(context, summary, parent_id=self.mj_task_id if self.action else None)
         if summary.get("video_urls"):
             MidjourneyVideoLink.persist(context, summary["video_urls"][0])
         self.log.info("Midjourney task %s finished: %s", summary["id"], ", ".join(summary.get("video_urls") or []))

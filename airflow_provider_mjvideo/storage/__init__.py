@@ -43,6 +43,7 @@ from airflow_provider_mjvideo.storage.clips import XCOM_KEYS, SavedClip, clip_fi
 from airflow_provider_mjvideo.storage.destination import (
     DEFAULT_CHUNK_SIZE,
     PROVIDER_FOR_SCHEME,
+    ensure_directory,
     hash_file,
     resolve_destination,
     write_bytes_atomic,
@@ -87,6 +88,7 @@ __all__ = [
     "SavedClip",
     "clip_filename",
     "collect_entries",
+    "ensure_directory",
     "hash_file",
     "human_size",
     "manifest_document",
