@@ -11,6 +11,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin,
 from airflow_provider_mjvideo.assets import attach_submit_extra
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyWaitTimeoutError
+from airflow_provider_mjvideo.lineage import submit_facets_on_complete
 from airflow_provider_mjvideo.links import MidjourneyVideoLink
 from airflow_provider_mjvideo.operators.base import MidjourneyHookMixin
 from airflow_provider_mjvideo.routes import SUBMIT_VIDEO_PATH, fetch_path
@@ -101,6 +102,7 @@ class SubmitVideoOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOperator):
     template_fields_renderers = {"extra_body": "json", "prompt": "py"}
     operator_extra_links = (MidjourneyVideoLink(),)
     ui_color = "#e8d9ff"
+    get_openlineage_facets_on_complete = submit_facets_on_complete
 
     def __init__(
         self,
@@ -266,6 +268,7 @@ class SubmitVideoOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOperator):
     def _finish(self, context: Context, summary: dict[str, Any]) -> str:
         context["ti"].xcom_push(key=TASK_SUMMARY_XCOM_KEY, value=summary)
         attach_submit_extra(context, summary, parent_id=self.mj_task_id if self.action else None)
+        self._result = str(summary["id"])  # for OpenLineage, also after a deferral
         if summary.get("video_urls"):
             MidjourneyVideoLink.persist(context, summary["video_urls"][0])
         self.log.info("Midjourney task %s finished: %s", summary["id"], ", ".join(summary.get("video_urls") or []))
