@@ -6,7 +6,9 @@ extra lists the clips one download saved (task id, prompt, and per clip ``index`
 ``sha256``), so this DAG needs no XCom of another DAG: it reads ``triggering_asset_events``, recomputes
 every clip's sha256 from storage (a clip changed since it was saved fails the run), and writes
 ``published/<run id>.json`` into each clips folder. Several downloads that finish close together may
-trigger one run; each run lists exactly the clips of its events.
+trigger one run; each run lists exactly the clips of its events. Events of downloads that finish at the
+same moment may wait for the asset's next event before a run lists them (apache/airflow#54659, seen on
+Airflow 3.3.2 with SQLite): posting an event for the asset (UI or REST API) lets them through.
 
 Works on any storage the downloads wrote to (file://, s3://…), through ``ObjectStoragePath``.
 """
