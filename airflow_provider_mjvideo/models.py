@@ -15,6 +15,7 @@ from airflow_provider_mjvideo.parsing import (
     as_str,
     epoch_ms_to_datetime,
     extract_image_urls,
+    extract_parent_id,
     extract_video_urls,
     progress_percent,
 )
@@ -224,6 +225,11 @@ class MidjourneyTask:
         if self.video_urls or not self.action.makes_pictures:
             return "video"
         return "image"
+
+    @property
+    def parent_id(self) -> str | None:
+        """The task this one was made from (an extend's video, an upscale's grid), when the server says."""
+        return extract_parent_id(self.raw)
 
     def button(self, label_or_custom_id: str) -> Button:
         """

@@ -1,4 +1,4 @@
-"""Tolerant readers of the fields servers put in task objects: times, progress, URLs, buttons."""
+"""Tolerant readers of the fields servers put in task objects: times, progress, URLs, buttons, parents."""
 
 from __future__ import annotations
 
@@ -124,3 +124,16 @@ def extract_image_urls(raw: Mapping[str, Any]) -> list[str]:
         if url and not is_mp4(url) and url not in urls:
             urls.append(url)
     return urls
+
+
+def extract_parent_id(raw: Mapping[str, Any]) -> str | None:
+    """
+    The task an extend, upscale or other action was made from: ``parentId`` (trueai), else
+    ``properties.parentId``; ``None`` when the server does not say (a new video or grid, or a server that
+    keeps no parent).
+    """
+    parent = as_str(raw.get("parentId"))
+    properties = raw.get("properties")
+    if parent is None and isinstance(properties, Mapping):
+        parent = as_str(properties.get("parentId"))
+    return parent

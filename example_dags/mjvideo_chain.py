@@ -7,6 +7,8 @@ Each extend takes its parent from the previous submission's XCom (``<task>.outpu
 clip ``index=0``. All waits are deferrable. The DAG ends by saving the clips of all three videos
 (the final extend's among them) with a ``manifest.json`` and an ``index.html`` gallery under
 ``<destination>/mjvideo_chain/<run id>/``; the three mapped downloads may run at the same time.
+Each download updates the ``mjvideo_clips`` asset: its event's extra lists the clips it saved (path,
+bytes, sha256), and ``mjvideo_publish`` runs on it.
 ``<destination>`` is the ``destination`` DAG param, else the ``mjvideo_destination`` Airflow
 Variable, else ``file:///tmp/mjvideo``.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Asset, Param, task
 
 from airflow_provider_mjvideo.operators.video import DownloadVideoOperator, SubmitVideoOperator
 from airflow_provider_mjvideo.sensors.video import MidjourneyTaskSensor
@@ -31,6 +33,8 @@ DESTINATION = (
     "{{ params.destination or var.value.get('mjvideo_destination', 'file:///tmp/mjvideo') }}"
     "/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}/"
 )
+#: The saved clips, as an Airflow asset: every download's event carries what it saved.
+CLIPS = Asset("mjvideo_clips")
 
 with DAG(
     dag_id="mjvideo_chain",
@@ -89,7 +93,7 @@ with DAG(
 
     # One download per video, all at once into one folder: each writes only its own clips and
     # manifests/<task id>.json, then rebuilds the shared manifest.json and gallery from every task's.
-    save_clips = DownloadVideoOperator.partial(task_id="save_clips", destination=DESTINATION).expand(
+    save_clips = DownloadVideoOperator.partial(task_id="save_clips", destination=DESTINATION, outlets=[CLIPS]).expand(
         mj_task_id=chain_ids(generate.output, extend_1.output, extend_2.output)
     )
 

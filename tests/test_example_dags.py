@@ -12,12 +12,13 @@ from typing import Any
 import pendulum
 import pytest
 from helpers import REPO, SECRET_KEY
-from helpers.dag_runs import dag_bag, task_states, xcoms
+from helpers.dag_runs import asset_events, dag_bag, task_states, xcoms
 
 from airflow_provider_mjvideo.testing import MidjourneyEmulator
+from airflow_provider_mjvideo.usage import MidjourneyUsage
 
 EXAMPLES = REPO / "example_dags"
-DAG_IDS = {"mjvideo_chain", "mjvideo_daily", "mjvideo_fanout", "mjvideo_from_prompt"}
+DAG_IDS = {"mjvideo_chain", "mjvideo_daily", "mjvideo_fanout", "mjvideo_from_prompt", "mjvideo_publish"}
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -55,6 +56,10 @@ def test_dagbag_imports_exactly_the_examples_without_errors():
     assert len(bag.dag_ids) == len(DAG_IDS)
     for dag_id in DAG_IDS:
         assert "example" in bag.dags[dag_id].tags
+    # The chain's downloads update the asset the publish DAG is scheduled on.
+    (outlet,) = bag.dags["mjvideo_chain"].task_dict["save_clips"].partial_kwargs["outlets"]
+    assert outlet.name == "mjvideo_clips"
+    assert [asset.name for asset in bag.dags["mjvideo_publish"].timetable.asset_condition.objects] == [outlet.name]
 
 
 def test_parsing_sends_no_request_and_opens_no_connection(emulator, mj_conn, monkeypatch):
@@ -74,7 +79,7 @@ def test_parsing_sends_no_request_and_opens_no_connection(emulator, mj_conn, mon
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
 
     bag = dag_bag(dag_folder=EXAMPLES)
-    for name in ("mjvideo_chain", "mjvideo_daily", "mjvideo_fanout"):
+    for name in sorted(DAG_IDS):
         load_example(name)
 
     assert bag.import_errors == {}
@@ -89,14 +94,15 @@ def test_parsing_sends_no_request_and_opens_no_connection(emulator, mj_conn, mon
 # ------------------------------------------------------------------------------------------ dag.test
 
 
-def test_chain_generates_and_extends_twice(example_env, capfd, caplog, tmp_path):
+def test_chain_generates_and_extends_twice(example_env, run_dag, capfd, caplog, tmp_path):
     emulator = example_env
     emulator.config.video_duration = 0.6
     module = load_example("mjvideo_chain")
     assert module.POLL_INTERVAL == 0.2
     conf = {"destination": tmp_path.as_uri()} if "destination" in module.dag.params else None
 
-    dag_run = module.dag.test(run_conf=conf)
+    # Synced first, as the dag-processor does: Airflow 3.0's dag.test() refuses outlets on assets it never saw.
+    dag_run = run_dag(module.dag, run_conf=conf)
     output = "\n".join(capfd.readouterr()) + caplog.text
 
     assert str(dag_run.state) == "success"
@@ -137,6 +143,38 @@ def test_chain_generates_and_extends_twice(example_env, capfd, caplog, tmp_path)
     assert sorted(p.name for p in (folder / "manifests").iterdir()) == sorted(
         f"{task_id}.json" for task_id in (generate, extend_1, extend_2)
     )
+    # Each download's asset event lists the clips it saved, with the manifest's sizes and hashes; parents chain.
+    events = asset_events(dag_run.dag_id, dag_run.run_id)
+    assert sorted((event.name, event.source_task_id, event.source_map_index) for event in events) == [
+        ("mjvideo_clips", "save_clips", index) for index in range(3)
+    ]
+    by_task = {event.extra["mj_task_id"]: event.extra for event in events}
+    assert {task_id: extra["parent_id"] for task_id, extra in by_task.items()} == {
+        generate: None,
+        extend_1: generate,
+        extend_2: extend_1,
+    }
+    assert [by_task[task_id]["action"] for task_id in (generate, extend_1, extend_2)] == ["video", "extend", "extend"]
+    assert sorted((task_id, c["index"], c["sha256"]) for task_id, e in by_task.items() for c in e["clips"]) == sorted(
+        (c["mj_task_id"], c["index"], c["sha256"]) for c in manifest["clips"]
+    )
+    assert SECRET_KEY not in json.dumps([event.extra for event in events])
+    # Usage: exactly the emulator's accepted submissions, one per submit task.
+    usage = MidjourneyUsage.from_db(dag_id=dag_run.dag_id, run_id=dag_run.run_id)
+    assert usage.total == emulator.counters["submit_accepted"] == 3
+    assert sorted((entry.task_id, entry.record.action, entry.record.mj_task_id) for entry in usage.entries) == [
+        ("extend_1", "extend", extend_1),
+        ("extend_2", "extend", extend_2),
+        ("generate", "video", generate),
+    ]
+    (row,) = usage.summarize()
+    assert (row["dag_id"], row["conn_id"], row["submits"], row["reattached"]) == (
+        "mjvideo_chain",
+        "midjourney_default",
+        3,
+        0,
+    )
+    print(f"\nUsage of the chain example:\n{usage.table()}")
     # The key never reaches XComs or logs (and the logs really were captured).
     assert SECRET_KEY not in json.dumps(list(values.values()))
     assert f"Midjourney accepted the video extend submission: task id {extend_2}" in output

@@ -63,6 +63,13 @@ def test_imagine_upscale_animate_in_one_run(run_dag: Any, image_emulator: Midjou
     assert xcom_value(run, "animate") == video["id"]
     assert xcom_value(run, "imagine", "mj_image_link") == grid["image_url"]
     assert xcom_value(run, "animate", "mj_video_link") == video["video_urls"][0]
+    # Each paid step records its usage once, on its own route.
+    usage = {name: xcom_value(run, name, "mj_usage") for name in ("imagine", "upscale", "animate")}
+    assert {name: [(r["route"], r["action"], r["reattach"]) for r in records] for name, records in usage.items()} == {
+        "imagine": [("/mj/submit/imagine", "imagine", False)],
+        "upscale": [("/mj/submit/action", "upscale", False)],
+        "animate": [("/mj/submit/video", "video", False)],
+    }
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])

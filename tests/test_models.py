@@ -121,6 +121,21 @@ def test_progress_parsing(progress, expected):
     assert MidjourneyTask.from_api({**BASE, "progress": progress}).progress == expected
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"parentId": "17960000000000001"}, "17960000000000001"),
+        ({"properties": {"parentId": 17960000000000002}}, "17960000000000002"),
+        ({"parentId": "1", "properties": {"parentId": "2"}}, "1"),
+        ({"properties": {"finalPrompt": "a red fox"}}, None),
+        ({"properties": "not an object"}, None),
+        ({}, None),
+    ],
+)
+def test_parent_id_found_at_the_top_or_in_properties(fields, expected):
+    assert MidjourneyTask.from_api({**BASE, **fields}).parent_id == expected
+
+
 @pytest.mark.parametrize("value", [None, 0, "0", "", "garbage", False])
 def test_unset_times_are_none(value):
     assert MidjourneyTask.from_api({**BASE, "finishTime": value, "startTime": value}).finish_time is None

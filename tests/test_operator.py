@@ -28,6 +28,7 @@ from airflow_provider_mjvideo.links import MidjourneyVideoLink
 from airflow_provider_mjvideo.models import MidjourneyTask
 from airflow_provider_mjvideo.operators.video import TASK_SUMMARY_XCOM_KEY, SubmitVideoOperator, default_state
 from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
+from airflow_provider_mjvideo.usage import USAGE_XCOM_KEY
 from airflow_provider_mjvideo.waiting import WaitDecision, WaitOutcome, WaitTracker
 
 IMAGE = "https://cdn.example.com/first-frames/boat.png"
@@ -303,7 +304,10 @@ def test_deferrable_wait_raises_task_deferred_then_resumes_with_the_trigger_even
     assert deferred.method_name == "execute_complete"
     assert isinstance(deferred.timeout, timedelta)
     assert deferred.timeout.total_seconds() > 120
-    assert ti.pushed == {LINK_KEY: f"{emulator.url}/mj/task/{task_id}/fetch"}
+    assert set(ti.pushed) == {LINK_KEY, USAGE_XCOM_KEY}
+    assert ti.pushed[LINK_KEY] == f"{emulator.url}/mj/task/{task_id}/fetch"
+    # The paid submission is recorded before the task defers.
+    assert [(r["count"], r["mj_task_id"]) for r in ti.pushed[USAGE_XCOM_KEY]] == [(1, task_id)]
     assert emulator.count("fetch") == 0  # the worker only submitted; the trigger polls
 
     async def first_event() -> dict[str, Any]:

@@ -11,7 +11,8 @@ video must still be paid for exactly once.
 
 Pass criteria: every task instance succeeds, every sensor on its first try; each sensor's XCom carries its own
 video's four clip URLs; the emulator accepted exactly one submission per video and its task ids are exactly the
-submit XComs; every submit retry is explained by an ambiguous submit fault. The figures are printed (``pytest
+submit XComs; every submit retry is explained by an ambiguous submit fault; the usage records (XCom ``mj_usage``)
+count exactly the emulator's accepted submissions. The figures are printed (``pytest
 -s``) and written to ``artifacts/soak.json``.
 
 The hook's backoff starts at 1 s (``RetryPolicy``); operators and sensors build their hook with the defaults
@@ -32,6 +33,7 @@ from helpers.dag_runs import task_instances, write_dag, xcoms
 from airflow_provider_mjvideo.testing import EmulatorConfig, FaultConfig, MidjourneyEmulator
 from airflow_provider_mjvideo.testing.emulator import FAULT_KINDS
 from airflow_provider_mjvideo.triggers.video import MidjourneyTaskTrigger
+from airflow_provider_mjvideo.usage import MidjourneyUsage
 
 pytestmark = pytest.mark.slow
 
@@ -119,6 +121,12 @@ def _check_run(dag_run: Any, videos: int, tag: str, emu: MidjourneyEmulator, req
     submit_tries = {index: tis[("submit", index)].try_number for index in range(videos)}
     submit_retries = sum(tries - 1 for tries in submit_tries.values())
     assert submit_retries == ambiguous, (submit_tries, submit_faults)
+    # Usage accounting: one paid record per video, on the task instance that got it (retried tries paid nothing).
+    usage = MidjourneyUsage.from_db(dag_id=dag_id, run_id=dag_run.run_id)
+    assert usage.total == videos
+    assert sorted((e.map_index, e.record.mj_task_id, e.record.count) for e in usage.entries) == [
+        (index, ids[index], 1) for index in range(videos)
+    ]
     return {
         "videos": videos,
         "task_instances": dict(states),
@@ -176,6 +184,10 @@ def test_soak_fifty_videos_under_faults(airflow_db, tmp_path, monkeypatch):
         deferred = _check_run(deferred_run, DEFERRED_VIDEOS, "deferred", emu, requests_before)
         assert emu.counters["submit_accepted"] == VIDEOS + DEFERRED_VIDEOS
         assert set(emu.tasks) == set(poke["ids"].values()) | set(deferred["ids"].values())
+        usage_total = sum(
+            MidjourneyUsage.from_db(dag_id=run.dag_id, run_id=run.run_id).total for run in (poke_run, deferred_run)
+        )
+        assert usage_total == emu.counters["submit_accepted"]
         assert deferrals, "no deferrable sensor deferred"
         assert set(deferrals) <= set(deferred["ids"].values())
 
@@ -200,6 +212,7 @@ def test_soak_fifty_videos_under_faults(airflow_db, tmp_path, monkeypatch):
         "videos_poke_mode": VIDEOS,
         "videos_deferrable": DEFERRED_VIDEOS,
         "submissions_accepted": counters["submit_accepted"],
+        "usage_submits_recorded": usage_total,
         "submit_requests": counters["submit"],
         "failures": {
             "task_instances_failed": poke["task_instances"].get("failed", 0)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_mjvideo.assets import attach_extra, download_extra
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.operators.base import MidjourneyHookMixin
 from airflow_provider_mjvideo.storage import DEFAULT_MAX_FILE_BYTES, resolve_destination, save_task_clips
@@ -21,6 +22,9 @@ from airflow_provider_mjvideo.validation import (
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    from airflow_provider_mjvideo.models import MidjourneyTask
 
 
 class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
@@ -43,6 +47,11 @@ class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
 
     **XCom return value:** the manifest, a list of ``{"index", "url", "path", "bytes", "sha256"}``
     dicts (one per clip or picture, in ``indexes`` order; ``path`` is the file's URI) — never the bytes.
+
+    **Assets:** for every ``Asset`` in ``outlets`` the asset event's extra carries the task id, prompt, action,
+    parent id and each clip's ``index``, ``path``, ``bytes`` and ``sha256`` (see :mod:`airflow_provider_mjvideo.assets`;
+    never a URL). **OpenLineage** (with ``apache-airflow-providers-openlineage``): the Midjourney task is the
+    input dataset, each saved file an output dataset (see :mod:`airflow_provider_mjvideo.lineage`).
 
     :param mj_task_id: the finished Midjourney task, usually ``<submit>.output``; a sensor's summary
         (``<wait>.output``) is accepted too (templated).
@@ -89,6 +98,10 @@ class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
             check_destination(destination)
         if not is_unresolved(indexes):
             check_indexes(indexes)
+        # What OpenLineage reports once the task succeeded (get_openlineage_facets_on_complete).
+        self._saved_task: MidjourneyTask | None = None
+        self._saved_clips: list[dict[str, Any]] = []
+        self._api_base_url: str | None = None
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Check the rendered parameters, fetch the task, save its clips; return the manifest."""
@@ -100,6 +113,7 @@ class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
         indexes = check_indexes(self.indexes)
         resolve_destination(self.destination)  # a clear error for a missing filesystem, before any request
         try:
+            task = self.hook.get_task(mj_task_id)
             saved = save_task_clips(
                 self.hook,
                 mj_task_id,
@@ -108,9 +122,13 @@ class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
                 overwrite=self.overwrite,
                 max_file_bytes=self.max_file_bytes,
                 logger=self.log,
+                task=task,
             )
         finally:
             self.hook.close()
+        self._saved_task, self._saved_clips = task, [clip.entry for clip in saved]
+        self._api_base_url = self.hook.settings.base_url
+        attach_extra(context, download_extra(task, self._saved_clips))
         downloaded = sum(clip.downloaded for clip in saved)
         self.log.info(
             "Saved %d file(s) of task %s to %s: %d downloaded, %d reused",
@@ -121,3 +139,17 @@ class DownloadVideoOperator(MidjourneyHookMixin, BaseOperator):
             len(saved) - downloaded,
         )
         return [clip.xcom() for clip in saved]
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """
+        The Midjourney task in, the saved files out (OpenLineage; only imported when its provider is installed).
+
+        :param task_instance: the task instance that succeeded (unused: this run's clips are on the operator).
+        :returns: ``None`` when nothing was saved by this operator object.
+        """
+        if self._saved_task is None or self._api_base_url is None:
+            return None
+        from airflow_provider_mjvideo.lineage import download_lineage
+
+        task = self._saved_task
+        return download_lineage(self._api_base_url, task.id, task.prompt, self._saved_clips)

@@ -16,6 +16,7 @@ from airflow_provider_mjvideo.exceptions import MidjourneyValidationError
 from airflow_provider_mjvideo.image_inputs import DEFAULT_MAX_IMAGE_BYTES
 from airflow_provider_mjvideo.links import MidjourneyImageLink, MidjourneyLink
 from airflow_provider_mjvideo.operators.submit import MidjourneySubmitOperator
+from airflow_provider_mjvideo.routes import SUBMIT_ACTION_PATH, SUBMIT_IMAGINE_PATH
 from airflow_provider_mjvideo.submissions import IMAGINE_FIELDS, build_imagine_request
 from airflow_provider_mjvideo.validation import (
     check_http_url,
@@ -65,6 +66,7 @@ class SubmitImagineOperator(MidjourneySubmitOperator):
     expect: ClassVar[str] = "image"
     link: ClassVar[type[MidjourneyLink]] = MidjourneyImageLink
     job_name: ClassVar[str] = "imagine"
+    submit_route: ClassVar[str] = SUBMIT_IMAGINE_PATH
 
     def __init__(
         self,
@@ -92,6 +94,11 @@ class SubmitImagineOperator(MidjourneySubmitOperator):
         """Submit the imagine (every parameter checked, storage pictures read, before the request)."""
         return self.hook.submit_imagine(**self.submission(), max_image_bytes=self.max_image_bytes)
 
+    def lineage_inputs(self) -> tuple[str | None, list[Any], str | None]:
+        """The prompt and its image prompts (as given)."""
+        images = self.images if isinstance(self.images, (list, tuple)) else [self.images]
+        return self.prompt, [image for image in images if isinstance(image, str)], None
+
 
 class UpscaleImageOperator(MidjourneySubmitOperator):
     """
@@ -112,6 +119,7 @@ class UpscaleImageOperator(MidjourneySubmitOperator):
     expect: ClassVar[str] = "image"
     link: ClassVar[type[MidjourneyLink]] = MidjourneyImageLink
     job_name: ClassVar[str] = "upscale"
+    submit_route: ClassVar[str] = SUBMIT_ACTION_PATH
 
     def __init__(
         self,
@@ -134,6 +142,10 @@ class UpscaleImageOperator(MidjourneySubmitOperator):
     def submit_task(self, context: Context) -> str:
         """Find the grid's upscale button for ``index`` (one fetch) and press it."""
         return self.hook.upscale(**self.submission())
+
+    def parent_task_id(self) -> str | None:
+        """The grid this upscale is made from."""
+        return str(self.mj_task_id)
 
 
 class SubmitActionOperator(MidjourneySubmitOperator):
@@ -158,6 +170,7 @@ class SubmitActionOperator(MidjourneySubmitOperator):
     ui_color = "#ffd1a6"
     link: ClassVar[type[MidjourneyLink]] = MidjourneyImageLink
     job_name: ClassVar[str] = "action"
+    submit_route: ClassVar[str] = SUBMIT_ACTION_PATH
 
     def __init__(
         self,
@@ -187,3 +200,7 @@ class SubmitActionOperator(MidjourneySubmitOperator):
         return self.hook.submit_action(
             task.id, pressed.custom_id, notify_hook=self.notify_hook, state=self.state, extra_body=self.extra_body
         )
+
+    def parent_task_id(self) -> str | None:
+        """The task whose button was pressed."""
+        return str(self.mj_task_id)

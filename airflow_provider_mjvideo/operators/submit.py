@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
 
+from airflow_provider_mjvideo.assets import attach_submit_extra
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyTaskFailedError, MidjourneyWaitTimeoutError
+from airflow_provider_mjvideo.lineage import submit_facets_on_complete
 from airflow_provider_mjvideo.links import MidjourneyLink, MidjourneyVideoLink
 from airflow_provider_mjvideo.models import TaskStatus
 from airflow_provider_mjvideo.operators.base import MidjourneyHookMixin
 from airflow_provider_mjvideo.routes import fetch_path
+from airflow_provider_mjvideo.usage import record_submit
 from airflow_provider_mjvideo.validation import (
     MAX_STATE_LENGTH,
     check_bool,
@@ -102,6 +105,8 @@ class MidjourneySubmitOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOpera
     link: ClassVar[type[MidjourneyLink]] = MidjourneyVideoLink
     #: What the job is called in logs.
     job_name: ClassVar[str] = "job"
+    #: The API path the submission goes to (for usage records).
+    submit_route: ClassVar[str] = ""
     if TYPE_CHECKING:
         #: The ``state`` sent with the submission, for subclasses whose route takes one.
         state: str | None
@@ -145,6 +150,32 @@ class MidjourneySubmitOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOpera
         """Send the paid submission with :attr:`hook` and return the new task's id (subclasses)."""
         raise NotImplementedError
 
+    def usage_action(self) -> str:
+        """What a usage record calls this submission (``video``, ``extend``, ``imagine``…)."""
+        return self.job_name
+
+    def parent_task_id(self) -> str | None:
+        """The task this submission is made from (an extend's video, an upscale's grid), if any."""
+        return None
+
+    def lineage_inputs(self) -> tuple[str | None, list[Any], str | None]:
+        """``(prompt, input pictures, parent task id)`` for OpenLineage (subclasses extend it)."""
+        return getattr(self, "prompt", None), [], self.parent_task_id()
+
+    get_openlineage_facets_on_complete = submit_facets_on_complete
+
+    def _record_usage(self, context: Context, mj_task_id: str, *, reattach: bool) -> None:
+        record_submit(
+            context,
+            self.hook,
+            self.submit_route,
+            mj_task_id,
+            action=self.usage_action(),
+            extra_body=getattr(self, "extra_body", None),
+            submitted_at=self._submitted_at,
+            reattach=reattach,
+        )
+
     def execute(self, context: Context) -> str:
         """Submit (or reattach to what an earlier try submitted); wait if asked; return the task id."""
         if "state" in self.submission_fields and getattr(self, "state", None) is None:
@@ -163,6 +194,7 @@ class MidjourneySubmitOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOpera
         self._submitted_at = time.time()
         mj_task_id = self.submit_task(context)
         self._live_task_id = mj_task_id
+        self._record_usage(context, mj_task_id, reattach=False)
         store = context.get("task_state_store")
         if store is not None:
             store.set(STORED_SUBMITTED_AT_KEY, self._submitted_at)
@@ -185,6 +217,7 @@ class MidjourneySubmitOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOpera
         self.log.info("An earlier try submitted Midjourney task %s (%s): %s", external_id, status, action.value)
         if action is not ResumeAction.RESUBMIT:
             self._live_task_id = str(external_id)
+            self._record_usage(context, str(external_id), reattach=True)
         return status
 
     def is_job_active(self, status: str) -> bool:
@@ -269,6 +302,8 @@ class MidjourneySubmitOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOpera
 
     def _finish(self, context: Context, summary: dict[str, Any]) -> str:
         context["ti"].xcom_push(key=TASK_SUMMARY_XCOM_KEY, value=summary)
+        attach_submit_extra(context, summary, parent_id=self.parent_task_id())
+        self._result = str(summary["id"])  # for OpenLineage, also after a deferral
         results = summary.get("video_urls") if summary.get("kind") != "image" else summary.get("image_urls")
         if results:
             self.link.persist(context, results[0])

@@ -14,6 +14,7 @@ from airflow_provider_mjvideo.operators.submit import (
     MidjourneySubmitOperator,
     default_state,
 )
+from airflow_provider_mjvideo.routes import SUBMIT_VIDEO_PATH
 from airflow_provider_mjvideo.submissions import VIDEO_FIELDS, build_video_request
 from airflow_provider_mjvideo.validation import check_positive_int
 
@@ -65,6 +66,7 @@ class SubmitVideoOperator(MidjourneySubmitOperator):
     expect: ClassVar[str] = "video"
     link: ClassVar[type[MidjourneyLink]] = MidjourneyVideoLink
     job_name: ClassVar[str] = "video"
+    submit_route: ClassVar[str] = SUBMIT_VIDEO_PATH
 
     def __init__(
         self,
@@ -102,6 +104,19 @@ class SubmitVideoOperator(MidjourneySubmitOperator):
     def submit_task(self, context: Context) -> str:
         """Submit the video (every parameter checked, storage pictures read, before the request)."""
         return self.hook.submit_video(**self.submission(), max_image_bytes=self.max_image_bytes)
+
+    def usage_action(self) -> str:
+        """``video`` for a new video, ``extend`` for an extend."""
+        return str(self.action or "video")
+
+    def parent_task_id(self) -> str | None:
+        """An extend's parent video; a video from an upscale is made from that upscale."""
+        return str(self.mj_task_id) if self.action else (str(self.image_task_id) if self.image_task_id else None)
+
+    def lineage_inputs(self) -> tuple[str | None, list[Any], str | None]:
+        """The prompt, the first and last frames (as given), and the parent task."""
+        end = self.end_image or (self.extra_body or {}).get("endImage")
+        return self.prompt, [self.image, end], self.parent_task_id()
 
 
 # Re-exported here so that every operator of this provider imports from this module (``X as X``: explicit re-export).

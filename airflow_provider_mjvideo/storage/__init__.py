@@ -52,6 +52,7 @@ from airflow_provider_mjvideo.storage.clips import (
 from airflow_provider_mjvideo.storage.destination import (
     DEFAULT_CHUNK_SIZE,
     PROVIDER_FOR_SCHEME,
+    ensure_directory,
     hash_file,
     require_filesystem,
     resolve_destination,
@@ -99,6 +100,7 @@ __all__ = [
     "SavedClip",
     "clip_filename",
     "collect_entries",
+    "ensure_directory",
     "entry_kind",
     "group_by_task",
     "hash_file",

@@ -206,6 +206,7 @@ def save_task_clips(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     downloader: MediaDownloader | None = None,
     logger: TaskLogger | None = None,
+    task: MidjourneyTask | None = None,
 ) -> list[SavedClip]:
     """
     Fetch a finished task (for fresh URLs) and save its clips, or an image task's pictures, and
@@ -230,6 +231,7 @@ def save_task_clips(
     :param max_file_bytes: refuse larger files.
     :param downloader: the :class:`MediaDownloader` (default: :meth:`MediaDownloader.for_hook`).
     :param logger: where to log.
+    :param task: ``mj_task_id`` as the caller just fetched it (its URLs must be fresh); default: fetched here.
     :return: one :class:`SavedClip` per requested index, in order.
     """
     logger = logger or log
@@ -238,7 +240,9 @@ def save_task_clips(
     check_max_file_bytes(max_file_bytes)
     directory = resolve_destination(destination)
 
-    task = _finished_task(hook.get_task(mj_task_id))
+    if task is not None and task.id != mj_task_id:
+        raise MidjourneyValidationError("task", f"the task given is {task.id}, not mj_task_id {mj_task_id}")
+    task = _finished_task(task or hook.get_task(mj_task_id))
     urls = _media_urls(task)
     wanted = _wanted_indexes(task, urls, wanted)
 

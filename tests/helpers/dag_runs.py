@@ -139,3 +139,35 @@ def xcom_value(dag_run: Any, task_id: str, key: str = "return_value", map_index:
 def task_states(dag_run: Any) -> dict[tuple[str, int], tuple[str, int]]:
     """``{(task_id, map_index): (state, try_number)}`` of every task instance of a finished ``dag_run``."""
     return {(ti.task_id, ti.map_index): (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
+
+
+def asset_events(dag_id: str, run_id: str) -> list[Any]:
+    """
+    The asset events a run's tasks produced, in the order they were recorded: detached copies with the asset's
+    ``name`` and ``uri``, ``extra`` and the ``source_*`` columns.
+    """
+    from types import SimpleNamespace
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(AssetEvent, AssetModel)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .filter(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run_id)
+            .order_by(AssetEvent.id)
+            .all()
+        )
+        return [
+            SimpleNamespace(
+                name=asset.name,
+                uri=asset.uri,
+                extra=event.extra,
+                source_dag_id=event.source_dag_id,
+                source_run_id=event.source_run_id,
+                source_task_id=event.source_task_id,
+                source_map_index=event.source_map_index,
+            )
+            for event, asset in rows
+        ]
