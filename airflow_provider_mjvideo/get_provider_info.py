@@ -40,6 +40,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_mjvideo.operators.video",
                     "airflow_provider_mjvideo.operators.download",
+                    "airflow_provider_mjvideo.operators.review",
                 ],
             }
         ],
@@ -56,6 +57,8 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_mjvideo.links.MidjourneyVideoLink"],
+        # Read by Airflow only with [core] lazy_load_providers = False; the airflow.plugins entry point always is.
+        "plugins": [{"name": "midjourney", "plugin-class": "airflow_provider_mjvideo.ui.plugin.MidjourneyViewPlugin"}],
         "connection-types": [
             {
                 "connection-type": "midjourney",

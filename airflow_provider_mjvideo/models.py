@@ -10,7 +10,13 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from airflow_provider_mjvideo.exceptions import MidjourneyResponseError, MidjourneyValidationError, shorten
+from airflow_provider_mjvideo.exceptions import (
+    MidjourneyResponseError,
+    MidjourneyTaskFailedError,
+    MidjourneyTaskNotReadyError,
+    MidjourneyValidationError,
+    shorten,
+)
 from airflow_provider_mjvideo.parsing import (
     as_str,
     epoch_ms_to_datetime,
@@ -262,6 +268,37 @@ class MidjourneyTask:
             f"(U{index + 1}); its buttons: {has}",
         )
 
+    def finished_clips(self, purpose: str) -> tuple[str, ...]:
+        """
+        The clips' URLs of a finished video task, or a clear error saying why there are none.
+
+        :param purpose: what the clips are for, as the error ends: ``"to download"``, ``"to choose from"``.
+        :raises MidjourneyTaskFailedError: the task ended FAILURE, CANCEL or MODAL.
+        :raises MidjourneyValidationError: it is an image task (pictures, no clips).
+        :raises MidjourneyTaskNotReadyError: it is still running, or SUCCESS without URLs so far.
+        """
+        if self.status.is_failure:
+            raise MidjourneyTaskFailedError(
+                f"Midjourney task {self.id} ended {self.status.value}"
+                + (f": {self.fail_reason}" if self.fail_reason else "")
+                + f"; it has no clips {purpose}",
+                mj_task_id=self.id,
+                status=self.status.value,
+            )
+        if self.kind == "image":
+            raise MidjourneyValidationError(
+                "mj_task_id",
+                f"task {self.id} is an {self.action.value} task: it made pictures, not video clips {purpose}",
+            )
+        if self.status is not TaskStatus.SUCCESS:
+            raise MidjourneyTaskNotReadyError(
+                f"Midjourney task {self.id} is {self.status.value} ({self.progress}%), not finished: "
+                f"wait for it (MidjourneyTaskSensor) before asking for clips {purpose}"
+            )
+        if not self.video_urls:
+            raise MidjourneyTaskNotReadyError(f"Midjourney task {self.id} is SUCCESS but has no video URLs yet")
+        return self.video_urls
+
     @classmethod
     def from_api(cls, raw: Any) -> MidjourneyTask:
         """
@@ -322,3 +359,18 @@ class MidjourneyTask:
             "start_time": iso(self.start_time),
             "finish_time": iso(self.finish_time),
         }
+
+
+def is_task_summary(value: Any) -> bool:
+    """
+    Whether ``value`` is a task summary as :meth:`MidjourneyTask.to_summary` makes them (an XCom read back, say).
+
+    :param value: any decoded JSON value.
+    """
+    return (
+        isinstance(value, Mapping)
+        and isinstance(value.get("id"), str)
+        and bool(value["id"])
+        and isinstance(value.get("status"), str)
+        and isinstance(value.get("video_urls"), list)
+    )
