@@ -81,6 +81,15 @@ class HitlResponder:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
+    @staticmethod
+    def route(detail: dict[str, Any]) -> str:
+        """The REST route that answers one request (``PATCH`` with ``{"chosen_options": [...]}``)."""
+        ti = detail["task_instance"]
+        return (
+            f"/api/v2/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
+            f"{ti['map_index']}/hitlDetails"
+        )
+
     def _pending(self, client: Any) -> list[dict[str, Any]]:
         answer = client.get(f"/api/v2/dags/{self.dag_id}/dagRuns/~/hitlDetails")
         answer.raise_for_status()
@@ -98,11 +107,7 @@ class HitlResponder:
                     chosen = self.answers[ti["task_id"]]
                     if self.before_answer is not None:
                         chosen = self.before_answer(detail) or chosen
-                    route = (
-                        f"/api/v2/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
-                        f"{ti['map_index']}/hitlDetails"
-                    )
-                    answer = client.patch(route, json={"chosen_options": chosen})
+                    answer = client.patch(self.route(detail), json={"chosen_options": chosen})
                     self.statuses.setdefault(ti["task_id"], []).append(answer.status_code)
                 time.sleep(0.2)
         except BaseException as err:  # reported by stop(): a thread's exception is otherwise lost
