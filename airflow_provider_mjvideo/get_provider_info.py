@@ -41,6 +41,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_mjvideo.operators.video",
                     "airflow_provider_mjvideo.operators.image",
                     "airflow_provider_mjvideo.operators.download",
+                    "airflow_provider_mjvideo.operators.review",
                 ],
             }
         ],
@@ -60,6 +61,8 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_mjvideo.links.MidjourneyVideoLink",
             "airflow_provider_mjvideo.links.MidjourneyImageLink",
         ],
+        # Read by Airflow only with [core] lazy_load_providers = False; the airflow.plugins entry point always is.
+        "plugins": [{"name": "midjourney", "plugin-class": "airflow_provider_mjvideo.ui.plugin.MidjourneyViewPlugin"}],
         "connection-types": [
             {
                 "connection-type": "midjourney",

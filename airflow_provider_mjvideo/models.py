@@ -10,7 +10,13 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from airflow_provider_mjvideo.exceptions import MidjourneyResponseError, MidjourneyValidationError, shorten
+from airflow_provider_mjvideo.exceptions import (
+    MidjourneyResponseError,
+    MidjourneyTaskFailedError,
+    MidjourneyTaskNotReadyError,
+    MidjourneyValidationError,
+    shorten,
+)
 from airflow_provider_mjvideo.parsing import (
     as_str,
     epoch_ms_to_datetime,
@@ -268,6 +274,51 @@ class MidjourneyTask:
             f"(U{index + 1}); its buttons: {has}",
         )
 
+    def finished_media(self, purpose: str) -> tuple[str, ...]:
+        """
+        What a finished task made, by index, or a clear error saying why there is nothing: a video task's clips,
+        an image task's pictures. The one rule for "is this task ready to be used" (downloads and choices ask it).
+
+        :param purpose: what the media are for, as the errors end: ``"to download"``, ``"to choose from"``.
+        :raises MidjourneyTaskFailedError: the task ended FAILURE, CANCEL or MODAL.
+        :raises MidjourneyTaskNotReadyError: it is still running, or SUCCESS without URLs so far.
+        """
+        media = "clips" if self.kind == "video" else "pictures"
+        if self.status.is_failure:
+            raise MidjourneyTaskFailedError(
+                f"Midjourney task {self.id} ended {self.status.value}"
+                + (f": {self.fail_reason}" if self.fail_reason else "")
+                + f"; it has no {media} {purpose}",
+                mj_task_id=self.id,
+                status=self.status.value,
+            )
+        if self.status is not TaskStatus.SUCCESS:
+            raise MidjourneyTaskNotReadyError(
+                f"Midjourney task {self.id} is {self.status.value} ({self.progress}%), not finished: "
+                f"wait for it (MidjourneyTaskSensor) before asking for {media} {purpose}"
+            )
+        urls = self.video_urls if self.kind == "video" else self.image_urls
+        if not urls:
+            what = "video URLs" if self.kind == "video" else "picture (imageUrl)"
+            raise MidjourneyTaskNotReadyError(f"Midjourney task {self.id} is SUCCESS but has no {what} yet")
+        return tuple(urls)
+
+    def finished_clips(self, purpose: str) -> tuple[str, ...]:
+        """
+        The clips' URLs of a finished video task (:meth:`finished_media`), refusing an image task.
+
+        :param purpose: what the clips are for, as the errors end: ``"to choose from"``.
+        :raises MidjourneyTaskFailedError: the task ended FAILURE, CANCEL or MODAL.
+        :raises MidjourneyValidationError: it is an image task (pictures, no clips).
+        :raises MidjourneyTaskNotReadyError: it is still running, or SUCCESS without URLs so far.
+        """
+        if self.kind == "image" and not self.status.is_failure:
+            raise MidjourneyValidationError(
+                "mj_task_id",
+                f"task {self.id} is an {self.action.value} task: it made pictures, not video clips {purpose}",
+            )
+        return self.finished_media(purpose)
+
     @classmethod
     def from_api(cls, raw: Any) -> MidjourneyTask:
         """
@@ -328,3 +379,18 @@ class MidjourneyTask:
             "start_time": iso(self.start_time),
             "finish_time": iso(self.finish_time),
         }
+
+
+def is_task_summary(value: Any) -> bool:
+    """
+    Whether ``value`` is a task summary as :meth:`MidjourneyTask.to_summary` makes them (an XCom read back, say).
+
+    :param value: any decoded JSON value.
+    """
+    return (
+        isinstance(value, Mapping)
+        and isinstance(value.get("id"), str)
+        and bool(value["id"])
+        and isinstance(value.get("status"), str)
+        and isinstance(value.get("video_urls"), list)
+    )

@@ -131,13 +131,14 @@ def check_max_file_bytes(value: Any) -> int:
     return check_positive_int("max_file_bytes", value, unit="bytes")
 
 
-def check_indexes(value: Any) -> list[int] | None:
+def check_indexes(value: Any, name: str = "indexes") -> list[int] | None:
     """
     Return clip indexes as a list of distinct ints ``0``-:data:`MAX_INDEX`, in order (``None`` meaning every clip).
 
     :param value: one int, a list/tuple of ints or digit strings, or a rendered template's ``"[0, 2]"`` / ``"1"``;
         ``None``, ``""``, ``"none"`` or ``"null"`` for every clip.
-    :raises MidjourneyValidationError: naming ``indexes``.
+    :param name: the parameter's name in errors (``indexes``, ``defaults``).
+    :raises MidjourneyValidationError: naming ``name``.
     """
     if value is None:
         return None
@@ -149,19 +150,19 @@ def check_indexes(value: Any) -> list[int] | None:
             value = json.loads(text)
         except ValueError:
             raise MidjourneyValidationError(
-                "indexes", f"must be clip indexes 0-{MAX_INDEX} such as [0, 2], got {text!r:.80}"
+                name, f"must be clip indexes 0-{MAX_INDEX} such as [0, 2], got {text!r:.80}"
             ) from None
     items = [value] if isinstance(value, (int, str)) and not isinstance(value, bool) else value
     if not isinstance(items, (list, tuple)) or not items:
         raise MidjourneyValidationError(
-            "indexes", f"must be a non-empty list of clip indexes 0-{MAX_INDEX}, got {value!r:.80}"
+            name, f"must be a non-empty list of clip indexes 0-{MAX_INDEX}, got {value!r:.80}"
         )
     out: list[int] = []
     for item in items:
         if isinstance(item, str) and item.strip().isdigit():
             item = int(item)
         if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= MAX_INDEX:
-            raise MidjourneyValidationError("indexes", f"each index must be an integer 0-{MAX_INDEX}, got {item!r:.40}")
+            raise MidjourneyValidationError(name, f"each index must be an integer 0-{MAX_INDEX}, got {item!r:.40}")
         if item not in out:
             out.append(item)
     return out

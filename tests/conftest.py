@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from helpers import REPO, SECRET_KEY, connection_json
+from helpers.plugin_entry_point import entry_point_folder
 
 # Airflow reads its home and config at import: point it at a throw-away folder before anything imports it.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mjvideo-airflow-home-"))
@@ -24,6 +25,14 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "example_dags")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 for _name in [name for name in os.environ if name.startswith("AIRFLOW_CONN_")]:
     del os.environ[_name]
+
+# The Midjourney view's airflow.plugins entry point, for this process and every Airflow process a test starts,
+# when the installed metadata predates it (see helpers.plugin_entry_point).
+_PLUGIN_ENTRY_POINT = Path(tempfile.mkdtemp(prefix="mjvideo-plugin-entry-point-"))
+atexit.register(shutil.rmtree, _PLUGIN_ENTRY_POINT, ignore_errors=True)
+if entry_point_folder(_PLUGIN_ENTRY_POINT):
+    sys.path.insert(0, str(_PLUGIN_ENTRY_POINT))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PLUGIN_ENTRY_POINT), os.environ.get("PYTHONPATH")]))
 
 from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator  # noqa: E402
 
@@ -159,3 +168,21 @@ def local_file_opens():
     from helpers.storage import local_file_events
 
     return local_file_events().recording
+
+
+@pytest.fixture(scope="session")
+def airflow_api(airflow_db: Path) -> Iterator[Any]:
+    """
+    Airflow's API server app in this process (``helpers.api_app.InProcessApi``): plugins mounted, the per-DAG
+    test auth manager (``helpers.auth``) in front, users ``admin``, ``viewer`` and ``outsider``.
+    """
+    from helpers.api_app import APP_ENV, InProcessApi
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in APP_ENV.items():
+            patch.setenv(name, value)
+        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(airflow_db / "passwords.json"))
+        yield InProcessApi()
+        from airflow.api_fastapi.app import purge_cached_app
+
+        purge_cached_app()

@@ -37,51 +37,30 @@ import pytest
 import requests
 from helpers import REPO
 from helpers.airflow_processes import AirflowDeployment, base_env, free_port, port_open, wait_for
+from helpers.browser import (
+    ARTIFACTS,
+    LAUNCH_ARGS,
+    UI_TIMEOUT_MS,
+    browser_or_skip,
+    generated_password,
+    log_in,
+    shot,
+    shot_on_failure,
+)
 
 from airflow_provider_mjvideo.get_provider_info import CONNECTION_EXTRA_FIELDS, CONNECTION_UI_FIELD_BEHAVIOUR
 from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator
 
 pytestmark = pytest.mark.slow
 
-ARTIFACTS = REPO / "artifacts" / "browser"
 CONN_ID = "midjourney_default"  # what the example DAGs use
 UI_KEY = "sk-browser-test-key-7f3a"
 USER = "admin"
 MIGRATE_TIMEOUT = 300
 STARTUP_TIMEOUT = 180
 DAG_TEST_TIMEOUT = 300
-#: Playwright's default wait for one UI step, in milliseconds (generous for a loaded 2-core machine).
-UI_TIMEOUT_MS = 60_000
 #: Airflow's answer when the Test button posts ``port: 0`` for a connection without a port (see below).
 PORT_BUG_DETAIL = "The host or port to test differs from the stored connection"
-
-
-def _chromium() -> str | None:
-    """Debian's Chromium (or the one named by ``MJVIDEO_CHROMIUM``), if installed."""
-    if configured := os.environ.get("MJVIDEO_CHROMIUM"):
-        return configured if Path(configured).exists() else None
-    for name in ("chromium", "chromium-browser"):
-        if found := shutil.which(name):
-            return found
-    return None
-
-
-def _browser_or_skip() -> str:
-    reasons = []
-    chromium = _chromium()
-    if chromium is None:
-        reasons.append("Chromium is not installed (Debian: apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        reasons.append("the playwright package is not installed (pip install -e '.[test]')")
-    if reasons:
-        message = "browser test needs a browser: " + "; ".join(reasons)
-        if os.environ.get("MJVIDEO_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{message} (MJVIDEO_REQUIRE_BROWSER=1)")
-        pytest.skip(message)
-    assert chromium is not None
-    return chromium
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +76,7 @@ def ui_emulator() -> Iterator[MidjourneyEmulator]:
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowDeployment]:
     """``airflow api-server`` on a fresh SQLite home, with a real login and the Test button enabled."""
-    _browser_or_skip()
+    browser_or_skip()
     root = tmp_path_factory.mktemp("browser")
     home = root / "airflow-home"
     home.mkdir()
@@ -131,25 +110,13 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowDepl
 
 
 def _password(home: Path) -> str | None:
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        return str(json.loads((home / "passwords.json").read_text())[USER])
-    return None
-
-
-@contextlib.contextmanager
-def _shot_on_failure(page: Any) -> Iterator[None]:
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(Exception):
-            _shot(page, "99-failure")
-        raise
+    return generated_password(home / "passwords.json", USER)
 
 
 @pytest.fixture(scope="module")
 def ui_page(api_server: AirflowDeployment) -> Iterator[Any]:
     """Headless Chromium, logged in to the api-server's UI through the simple auth manager's form."""
-    chromium = _browser_or_skip()
+    chromium = browser_or_skip()
     from playwright.sync_api import expect, sync_playwright
 
     base = api_server.api_url
@@ -157,20 +124,13 @@ def ui_page(api_server: AirflowDeployment) -> Iterator[Any]:
     assert password
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=LAUNCH_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
             page.set_default_timeout(UI_TIMEOUT_MS)
             expect.set_options(timeout=UI_TIMEOUT_MS)
-            with _shot_on_failure(page):
-                page.goto(f"{base}/")
-                page.get_by_label("Username").fill(USER)
-                page.get_by_label("Password").fill(password)
-                _shot(page, "01-login")
-                page.get_by_role("button", name="Sign in").click()
-                page.wait_for_url(f"{base}/")
+            with shot_on_failure(page):
+                log_in(page, base, USER, password, screenshot="01-login")
             yield page
         finally:
             browser.close()
@@ -189,7 +149,7 @@ def saved_connection(ui_page: Any, ui_emulator: MidjourneyEmulator) -> str:
 
     page, emu = ui_page, ui_emulator
     placeholders = CONNECTION_UI_FIELD_BEHAVIOUR["placeholders"]
-    with _shot_on_failure(page):
+    with shot_on_failure(page):
         page.get_by_role("button", name="Admin").click()
         page.get_by_role("menuitem", name="Connections").click()
         page.wait_for_url("**/connections")
@@ -209,7 +169,7 @@ def saved_connection(ui_page: Any, ui_emulator: MidjourneyEmulator) -> str:
             expect(dialog.get_by_label(hidden, exact=True)).to_have_count(0)
         base_url.fill(emu.url)
         api_key.fill(UI_KEY)
-        _shot(dialog, "02-standard-fields")
+        shot(dialog, "02-standard-fields")
 
         # Extra fields: auth style and speed mode are choices, the timeout a number, each with help text.
         dialog.get_by_role("button", name="Extra Fields", exact=True).click()
@@ -226,7 +186,7 @@ def saved_connection(ui_page: Any, ui_emulator: MidjourneyEmulator) -> str:
         expect(timeout_field).to_have_value("30")
         timeout_field.fill("10")
         page.mouse.move(0, 0)
-        _shot(dialog, "03-extra-fields")
+        shot(dialog, "03-extra-fields")
 
         dialog.get_by_role("button", name="Save").click()
         expect(page.get_by_role("row").filter(has_text=CONN_ID)).to_contain_text("midjourney")
@@ -253,13 +213,6 @@ class RestApi:
         answer = self.session.post(f"{self.base_url}/api/v2{path}", json=body, timeout=60)
         answer.raise_for_status()
         return answer.json()
-
-
-def _shot(target: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    target.screenshot(path=str(path))
-    return path
 
 
 #: Run first by :func:`_run_dag_test` with ``async_comms=True``. ``dag.test()`` runs a deferred task's trigger
@@ -343,7 +296,7 @@ def test_connection_form_test_button_and_rest_api(
     test_calls: list[dict[str, Any]] = []
     row = page.get_by_role("row").filter(has_text=saved_connection)
 
-    with _shot_on_failure(page):
+    with shot_on_failure(page):
         # The row's Test Connection button calls POST /api/v2/connections/test on the api-server.
         def press_test() -> dict[str, Any]:
             with page.expect_response(lambda response: response.url.endswith("/api/v2/connections/test")) as info:
@@ -358,7 +311,7 @@ def test_connection_form_test_button_and_rest_api(
             # and its API takes 0 for a changed destination (fixed upstream by apache/airflow#73298).
             # Undo only that coercion, so the real button and the real endpoint test the provider.
             expect(page.get_by_text("Test Connection Failed")).to_be_visible()
-            _shot(page, "04-test-button-airflow-port-bug")
+            shot(page, "04-test-button-airflow-port-bug")
 
             def port_zero_as_unset(route: Any) -> None:
                 body = json.loads(route.request.post_data or "{}")
@@ -373,7 +326,7 @@ def test_connection_form_test_button_and_rest_api(
         assert answer == {"status": True, "message": f"Connected to {emu.url}; the API key was accepted"}
         expect(page.get_by_text("Test Connection Successful")).to_be_visible()
         expect(page.get_by_text(answer["message"])).to_be_visible()
-        _shot(page, "05-test-success")
+        shot(page, "05-test-success")
         phases["tested"] = time.monotonic() - started
 
     # The Test button's one cheap read came with the chosen auth header and speed-mode route.

@@ -1,6 +1,7 @@
 """
 The distribution: sdist and wheel build, their metadata passes ``twine check``, and the wheel installed
-into a fresh virtual environment registers with Airflow (``airflow providers list``).
+into a fresh virtual environment registers with Airflow (``airflow providers list``) and brings the Midjourney
+view's plugin along (``airflow plugins``).
 
 The fresh environment gets exactly the versions of this one (``uv pip freeze`` as constraints) from uv's
 cache, ``--offline``: the test contacts no package index.
@@ -67,6 +68,9 @@ def test_wheel_contents_and_metadata(dist: dict[str, Path]) -> None:
     assert not any(name.startswith(("tests/", "example_dags/")) for name in names)
     assert "[apache_airflow_provider]" in entry_points
     assert "provider_info = airflow_provider_mjvideo.get_provider_info:get_provider_info" in entry_points
+    assert "[airflow.plugins]" in entry_points
+    assert "midjourney = airflow_provider_mjvideo.ui.plugin:MidjourneyViewPlugin" in entry_points
+    assert f"{DIST_NAME}/ui/static/mjvideo.css" in names
     assert f"Version: {__version__}" in metadata
     assert "License-Expression: Apache-2.0" in metadata
     assert "Requires-Dist: apache-airflow>=3.0.2" in metadata
@@ -109,6 +113,11 @@ def test_wheel_installs_in_a_fresh_venv_and_airflow_lists_the_provider(
     hooks = json.loads(_run(venv / "bin" / "airflow", "providers", "hooks", "-o", "json", env=env, cwd=tmp_path))
     types = {row["connection_type"]: row["class"] for row in hooks}
     assert types["midjourney"] == "airflow_provider_mjvideo.hooks.midjourney.MidjourneyHook"
+    # The Midjourney view is a plugin as soon as the wheel is installed: no file in plugins/.
+    plugins = _run(venv / "bin" / "airflow", "plugins", "-o", "json", env=env, cwd=tmp_path)
+    (view,) = [row for row in json.loads(plugins[plugins.index("[{") :]) if row["name"] == "midjourney"]
+    assert [app["url_prefix"] for app in view["fastapi_apps"]] == ["/midjourney"]
+    assert [row["destination"] for row in view["external_views"]] == ["nav", "dag_run", "task_instance"]
     # The installed copy is the wheel's, not this checkout.
     where = _run(python, "-c", "import airflow_provider_mjvideo as m; print(m.__file__)", env=env, cwd=tmp_path)
     assert str(venv) in where

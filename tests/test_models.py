@@ -169,3 +169,53 @@ def test_summary_is_json_serialisable_and_complete():
     assert summary["progress"] == 100
     assert summary["finish_time"].startswith("2025-08-03T")
     assert set(summary) >= {"id", "status", "progress", "video_urls", "image_url", "fail_reason", "prompt"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "message"),
+    [
+        (
+            {"status": "FAILURE", "failReason": "banned"},
+            "MidjourneyTaskFailedError",
+            "ended FAILURE: banned; it has no clips to choose from",
+        ),
+        ({"status": "MODAL"}, "MidjourneyTaskFailedError", "ended MODAL; it has no clips to choose from"),
+        ({"status": "IN_PROGRESS"}, "MidjourneyTaskNotReadyError", "is IN_PROGRESS (56%), not finished"),
+        ({"status": "SUCCESS"}, "MidjourneyTaskNotReadyError", "is SUCCESS but has no video URLs yet"),
+        (
+            {"status": "SUCCESS", "action": "IMAGINE"},
+            "MidjourneyValidationError",
+            "is an IMAGINE task: it made pictures",
+        ),
+    ],
+)
+def test_finished_clips_says_why_a_task_has_none(fields, error, message):
+    import airflow_provider_mjvideo.exceptions as exceptions
+
+    task = MidjourneyTask.from_api({**BASE, **fields})
+    with pytest.raises(getattr(exceptions, error), match=message.replace("(", r"\(").replace(")", r"\)")):
+        task.finished_clips("to choose from")
+
+
+def test_finished_clips_of_a_finished_video():
+    task = MidjourneyTask.from_api({**BASE, "status": "SUCCESS", "videoUrls": [{"url": url} for url in URLS]})
+    assert task.finished_clips("to choose from") == tuple(URLS)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (MidjourneyTask.from_api(BASE).to_summary(), True),
+        ({"id": "1", "status": "SUCCESS", "video_urls": []}, True),
+        ({"id": "", "status": "SUCCESS", "video_urls": []}, False),
+        ({"id": 1, "status": "SUCCESS", "video_urls": []}, False),
+        ({"id": "1", "status": "SUCCESS"}, False),
+        ("1754211234567123456", False),
+        ([{"index": 0, "path": "file:///x"}], False),
+        (None, False),
+    ],
+)
+def test_is_task_summary(value, expected):
+    from airflow_provider_mjvideo.models import is_task_summary
+
+    assert is_task_summary(value) is expected

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import airflow
 import jsonschema
+import pytest
 
 from airflow_provider_mjvideo import __version__
 from airflow_provider_mjvideo.get_provider_info import get_provider_info
@@ -25,14 +26,29 @@ def test_entry_point_is_installed_and_returns_the_same_info():
     assert entry.load()() == get_provider_info()
 
 
+#: Declared modules that need Airflow 3.1+ and, below it, refuse to import with a message saying so.
+NEEDS_3_1 = {"airflow_provider_mjvideo.operators.review"}
+
+
 def test_every_declared_module_and_class_imports():
     import importlib
+
+    from airflow.providers.common.compat.sdk import AirflowOptionalProviderFeatureException
+
+    from airflow_provider_mjvideo.versions import HAS_UI_AND_REVIEW
 
     info = get_provider_info()
     for section in ("hooks", "operators", "sensors", "triggers"):
         for item in info[section]:
             for module in item["python-modules"]:
-                importlib.import_module(module)
+                if module in NEEDS_3_1 and not HAS_UI_AND_REVIEW:
+                    with pytest.raises(AirflowOptionalProviderFeatureException, match=r"needs Airflow 3\.1 or newer"):
+                        importlib.import_module(module)
+                else:
+                    importlib.import_module(module)
+    for plugin in info["plugins"]:
+        module, _, name = plugin["plugin-class"].rpartition(".")
+        assert hasattr(importlib.import_module(module), name)
     for dotted in [*info["extra-links"], info["connection-types"][0]["hook-class-name"]]:
         module, _, name = dotted.rpartition(".")
         assert hasattr(importlib.import_module(module), name)

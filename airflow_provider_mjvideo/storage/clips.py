@@ -18,12 +18,10 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from airflow_provider_mjvideo.exceptions import (
-    MidjourneyTaskFailedError,
-    MidjourneyTaskNotReadyError,
     MidjourneyValidationError,
 )
 from airflow_provider_mjvideo.media_types import IMAGE_EXTENSION, ImageType, image_type_from_name
-from airflow_provider_mjvideo.models import MidjourneyTask, TaskKind, TaskStatus
+from airflow_provider_mjvideo.models import MidjourneyTask, TaskKind
 from airflow_provider_mjvideo.retrying import TaskLogger
 from airflow_provider_mjvideo.storage.destination import ensure_directory, resolve_destination
 from airflow_provider_mjvideo.storage.downloader import DEFAULT_MAX_FILE_BYTES, MediaDownloader, redact_url
@@ -89,32 +87,6 @@ class SavedClip:
     def xcom(self) -> dict[str, Any]:
         """The ``{"index", "url", "path", "bytes", "sha256"}`` dict of the operator's return value."""
         return {key: self.entry[key] for key in XCOM_KEYS}
-
-
-def _finished_task(task: MidjourneyTask) -> MidjourneyTask:
-    media = "clips" if task.kind == "video" else "pictures"
-    if task.status.is_failure:
-        raise MidjourneyTaskFailedError(
-            f"Midjourney task {task.id} ended {task.status.value}"
-            + (f": {task.fail_reason}" if task.fail_reason else "")
-            + f"; it has no {media} to download",
-            mj_task_id=task.id,
-            status=task.status.value,
-        )
-    if task.status is not TaskStatus.SUCCESS:
-        raise MidjourneyTaskNotReadyError(
-            f"Midjourney task {task.id} is {task.status.value} ({task.progress}%), not finished: "
-            "wait for it (MidjourneyTaskSensor) before downloading"
-        )
-    if not _media_urls(task):
-        what = "video URLs" if task.kind == "video" else "picture (imageUrl)"
-        raise MidjourneyTaskNotReadyError(f"Midjourney task {task.id} is SUCCESS but has no {what} yet")
-    return task
-
-
-def _media_urls(task: MidjourneyTask) -> list[str]:
-    """What a task's save downloads, by index: its clips, or (an image task) its pictures."""
-    return list(task.video_urls if task.kind == "video" else task.image_urls)
 
 
 def _wanted_indexes(task: MidjourneyTask, urls: list[str], indexes: list[int] | None) -> list[int]:
@@ -242,8 +214,8 @@ def save_task_clips(
 
     if task is not None and task.id != mj_task_id:
         raise MidjourneyValidationError("task", f"the task given is {task.id}, not mj_task_id {mj_task_id}")
-    task = _finished_task(task or hook.get_task(mj_task_id))
-    urls = _media_urls(task)
+    task = task or hook.get_task(mj_task_id)
+    urls = list(task.finished_media("to download"))
     wanted = _wanted_indexes(task, urls, wanted)
 
     ensure_directory(directory)
