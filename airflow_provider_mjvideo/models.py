@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from airflow_provider_mjvideo.exceptions import (
     MidjourneyResponseError,
@@ -30,7 +30,22 @@ from airflow_provider_mjvideo.parsing import (
 TaskKind = Literal["image", "video"]
 
 
-class TaskStatus(str, Enum):
+_Word = TypeVar("_Word", bound="_ServerWord")
+
+
+class _ServerWord(str, Enum):
+    """A word a server sends (a status, an action), upper case; every subclass has an ``UNKNOWN`` member."""
+
+    @classmethod
+    def parse(cls: type[_Word], value: Any) -> _Word:
+        """Map a server's string to a member, case and spaces aside; empty and unknown values become ``UNKNOWN``."""
+        try:
+            return cls(str(value or "").strip().upper())
+        except ValueError:
+            return cls("UNKNOWN")
+
+
+class TaskStatus(_ServerWord):
     """The status of a Midjourney task, as the proxy servers report it."""
 
     NOT_START = "NOT_START"
@@ -42,15 +57,6 @@ class TaskStatus(str, Enum):
     CANCEL = "CANCEL"
     #: ``""`` (new-api before its first upstream poll) or a value this provider does not know.
     UNKNOWN = "UNKNOWN"
-
-    @classmethod
-    def parse(cls, value: Any) -> TaskStatus:
-        """Map a server's status string to a member; empty and unknown values become ``UNKNOWN``."""
-        text = str(value or "").strip().upper()
-        try:
-            return cls(text)
-        except ValueError:
-            return cls.UNKNOWN
 
     @property
     def is_pending(self) -> bool:
@@ -80,7 +86,7 @@ _DEAD: frozenset[TaskStatus] = frozenset({TaskStatus.FAILURE, TaskStatus.CANCEL}
 _FAILURES: frozenset[TaskStatus] = _DEAD | {TaskStatus.MODAL}
 
 
-class TaskAction(str, Enum):
+class TaskAction(_ServerWord):
     """What a Midjourney task does, as the server's ``action`` says (``UNKNOWN``: empty or new to this provider)."""
 
     IMAGINE = "IMAGINE"
@@ -97,14 +103,6 @@ class TaskAction(str, Enum):
     VIDEO = "VIDEO"
     VIDEO_EXTEND = "VIDEO_EXTEND"
     UNKNOWN = "UNKNOWN"
-
-    @classmethod
-    def parse(cls, value: Any) -> TaskAction:
-        """Map a server's action string to a member; empty and unknown values become ``UNKNOWN``."""
-        try:
-            return cls(str(value or "").strip().upper())
-        except ValueError:
-            return cls.UNKNOWN
 
     @property
     def makes_pictures(self) -> bool:

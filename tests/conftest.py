@@ -72,11 +72,8 @@ def emulator_config() -> EmulatorConfig:
 @pytest.fixture
 def emulator(emulator_config: EmulatorConfig) -> Iterator[MidjourneyEmulator]:
     """A running emulator on 127.0.0.1, stopped after the test."""
-    emu = MidjourneyEmulator(emulator_config).start()
-    try:
+    with MidjourneyEmulator(emulator_config) as emu:
         yield emu
-    finally:
-        emu.stop()
 
 
 @pytest.fixture

@@ -66,11 +66,8 @@ PORT_BUG_DETAIL = "The host or port to test differs from the stored connection"
 @pytest.fixture(scope="module")
 def ui_emulator() -> Iterator[MidjourneyEmulator]:
     """The server the form is filled in for: mj-api-secret auth, so the chosen auth style matters."""
-    emu = MidjourneyEmulator(EmulatorConfig(api_key=UI_KEY, video_duration=1.0, auth_style="mj-api-secret")).start()
-    try:
+    with MidjourneyEmulator(EmulatorConfig(api_key=UI_KEY, video_duration=1.0, auth_style="mj-api-secret")) as emu:
         yield emu
-    finally:
-        emu.stop()
 
 
 @pytest.fixture(scope="module")

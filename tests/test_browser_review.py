@@ -67,11 +67,8 @@ VIDEO_STATES = """() => [...document.querySelectorAll("video")].map(
 @pytest.fixture(scope="module")
 def review_emulator() -> Iterator[MidjourneyEmulator]:
     """Videos that finish on their own in two seconds."""
-    emu = MidjourneyEmulator(EmulatorConfig(api_key=SECRET_KEY, video_duration=2.0, auth_style="bearer")).start()
-    try:
+    with MidjourneyEmulator(EmulatorConfig(api_key=SECRET_KEY, video_duration=2.0, auth_style="bearer")) as emu:
         yield emu
-    finally:
-        emu.stop()
 
 
 @pytest.fixture(scope="module")

@@ -27,26 +27,9 @@ IMAGE = "https://cdn.example/first-frame.png"
 
 
 @pytest.fixture
-def make_emu() -> Iterator[Callable[..., MidjourneyEmulator]]:
-    """Start emulators with the given config fields; stop them all afterwards."""
-    started: list[MidjourneyEmulator] = []
-
-    def factory(**fields: Any) -> MidjourneyEmulator:
-        fields.setdefault("video_duration", 0.3)
-        emu = MidjourneyEmulator(EmulatorConfig(**fields)).start()
-        started.append(emu)
-        return emu
-
-    yield factory
-    for emu in started:
-        emu.stop()
-        assert emu.errors == []
-
-
-@pytest.fixture
-def emu(make_emu: Callable[..., MidjourneyEmulator]) -> MidjourneyEmulator:
+def emu(start_emulator: Callable[..., MidjourneyEmulator]) -> MidjourneyEmulator:
     """A default trueai/bearer emulator with 0.3 s videos."""
-    return make_emu()
+    return start_emulator()
 
 
 def submit(
@@ -169,8 +152,8 @@ def test_packaged_clips_are_small_distinct_h264_mp4() -> None:
         media.clip_bytes(4)
 
 
-def test_batch_size_from_body_and_times_as_zero(make_emu: Callable[..., MidjourneyEmulator]) -> None:
-    emu = make_emu(zero_times=True, video_duration=0.2)
+def test_batch_size_from_body_and_times_as_zero(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
+    emu = start_emulator(zero_times=True, video_duration=0.2)
     task_id = new_task(emu, batchSize=2)
     first = fetch(emu, task_id).json()
     assert first["finishTime"] == 0
@@ -181,8 +164,8 @@ def test_batch_size_from_body_and_times_as_zero(make_emu: Callable[..., Midjourn
     assert submit(emu, batchSize=3).json()["code"] == 4
 
 
-def test_urls_appear_after_success_delay(make_emu: Callable[..., MidjourneyEmulator]) -> None:
-    emu = make_emu(video_duration=0.1, urls_after_success=0.4)
+def test_urls_appear_after_success_delay(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
+    emu = start_emulator(video_duration=0.1, urls_after_success=0.4)
     task_id = new_task(emu)
     task = wait_for(emu, task_id, ("SUCCESS",))
     assert task["videoUrls"] == []
@@ -201,8 +184,10 @@ def test_urls_appear_after_success_delay(make_emu: Callable[..., MidjourneyEmula
         ("image_url_mp4", lambda t: t["imageUrl"].endswith(".mp4") and "videoUrl" not in t),
     ],
 )
-def test_url_shapes(make_emu: Callable[..., MidjourneyEmulator], shape: str, check: Callable[[dict], bool]) -> None:
-    emu = make_emu(url_shape=shape, video_duration=0.1)
+def test_url_shapes(
+    start_emulator: Callable[..., MidjourneyEmulator], shape: str, check: Callable[[dict], bool]
+) -> None:
+    emu = start_emulator(url_shape=shape, video_duration=0.1)
     task_id = new_task(emu)
     assert fetch(emu, task_id).json().get("imageUrl") in (IMAGE, None)
     task = wait_for(emu, task_id, ("SUCCESS",))
@@ -229,9 +214,9 @@ def test_range_requests(emu: MidjourneyEmulator) -> None:
     assert int(head.headers["Content-Length"]) == len(whole)
 
 
-def test_streamed_clip_of_configured_size(make_emu: Callable[..., MidjourneyEmulator]) -> None:
+def test_streamed_clip_of_configured_size(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
     size = 5 * 1024 * 1024 + 7
-    emu = make_emu(clip_size_bytes=size, video_duration=0.05)
+    emu = start_emulator(clip_size_bytes=size, video_duration=0.05)
     task_id = finished_task(emu)
     url = f"{emu.root_url}/media/{task_id}/0.mp4"
     with requests.get(url, stream=True, timeout=10) as response:
@@ -264,8 +249,8 @@ def test_media_status_overrides_and_unknown_task(emu: MidjourneyEmulator) -> Non
     assert requests.get(f"{emu.root_url}/media/999/0.mp4", timeout=5).status_code == 404
 
 
-def test_media_drop_after_bytes(make_emu: Callable[..., MidjourneyEmulator]) -> None:
-    emu = make_emu(media_drop_after_bytes=1000, video_duration=0.05)
+def test_media_drop_after_bytes(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
+    emu = start_emulator(media_drop_after_bytes=1000, video_duration=0.05)
     task_id = finished_task(emu)
     received: list[bytes] = []
 
@@ -303,8 +288,8 @@ def test_media_drop_after_bytes(make_emu: Callable[..., MidjourneyEmulator]) -> 
         ("any", {}, False),
     ],
 )
-def test_auth_styles(make_emu: Callable[..., MidjourneyEmulator], style: str, header: dict, ok: bool) -> None:
-    emu = make_emu(auth_style=style)
+def test_auth_styles(start_emulator: Callable[..., MidjourneyEmulator], style: str, header: dict, ok: bool) -> None:
+    emu = start_emulator(auth_style=style)
     response = submit(emu, headers=header)
     assert (response.status_code == 200) is ok
     if not ok:
@@ -322,16 +307,16 @@ def test_auth_styles(make_emu: Callable[..., MidjourneyEmulator], style: str, he
     ],
 )
 def test_unauthorized_shape_per_flavor(
-    make_emu: Callable[..., MidjourneyEmulator], flavor: str, check: Callable[[requests.Response], bool]
+    start_emulator: Callable[..., MidjourneyEmulator], flavor: str, check: Callable[[requests.Response], bool]
 ) -> None:
-    emu = make_emu(flavor=flavor)
+    emu = start_emulator(flavor=flavor)
     response = requests.get(f"{emu.url}/mj/task/1/fetch", headers={"Authorization": "Bearer nope"}, timeout=5)
     assert response.status_code == 401
     assert check(response)
 
 
-def test_media_needs_no_auth_and_connection_json(make_emu: Callable[..., MidjourneyEmulator]) -> None:
-    emu = make_emu(auth_style="raw", api_key="k1")
+def test_media_needs_no_auth_and_connection_json(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
+    emu = start_emulator(auth_style="raw", api_key="k1")
     conn = json.loads(emu.connection_json())
     assert conn == {"conn_type": "midjourney", "host": emu.url, "password": "k1", "extra": {"auth_style": "raw"}}
     assert json.loads(emu.connection_uri)["host"] == emu.url
@@ -364,8 +349,8 @@ def test_submit_validation_code_4(emu: MidjourneyEmulator, body: dict[str, Any])
     assert emu.counters["submit_rejected"] == 1
 
 
-def test_state_too_long_and_banned_prompt(make_emu: Callable[..., MidjourneyEmulator]) -> None:
-    emu = make_emu()
+def test_state_too_long_and_banned_prompt(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
+    emu = start_emulator()
     too_long = submit(emu, state="x" * 256)
     assert too_long.status_code == 200
     assert too_long.json() == {"success": False, "code": -1, "message": "state too long"}
@@ -373,7 +358,7 @@ def test_state_too_long_and_banned_prompt(make_emu: Callable[..., MidjourneyEmul
     banned = submit(emu, prompt="a [banned] thing").json()
     assert banned["code"] == 24
     assert banned["properties"]["bannedWord"]
-    novice = make_emu(flavor="novicezk")
+    novice = start_emulator(flavor="novicezk")
     assert submit(novice, state="x" * 300, headers=BEARER).json()["code"] == 1
 
 
@@ -403,8 +388,8 @@ def test_extend_rules(emu: MidjourneyEmulator) -> None:
     assert task["properties"]["parentId"] == parent
 
 
-def test_extend_on_newapi_and_action_name(make_emu: Callable[..., MidjourneyEmulator]) -> None:
-    emu = make_emu(flavor="newapi", extend_action_name="VIDEO_EXTEND", video_duration=0.1)
+def test_extend_on_newapi_and_action_name(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
+    emu = start_emulator(flavor="newapi", extend_action_name="VIDEO_EXTEND", video_duration=0.1)
     parent = finished_task(emu)
     as_string = submit(emu, action="extend", taskId=parent, index="1")
     assert as_string.status_code == 400
@@ -438,8 +423,8 @@ def test_submit_codes_queue(emu: MidjourneyEmulator) -> None:
     assert len(emu.tasks) == 3
 
 
-def test_newapi_rewrites_codes_blank_status_and_no_cancel(make_emu: Callable[..., MidjourneyEmulator]) -> None:
-    emu = make_emu(flavor="newapi", submit_codes=[21, 22], newapi_blank_status_seconds=0.2, video_duration=0.4)
+def test_newapi_rewrites_codes_blank_status_and_no_cancel(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
+    emu = start_emulator(flavor="newapi", submit_codes=[21, 22], newapi_blank_status_seconds=0.2, video_duration=0.4)
     ids = [submit(emu).json() for _ in range(2)]
     assert [r["code"] for r in ids] == [1, 1]
     task_id = ids[0]["result"]
@@ -462,16 +447,16 @@ def test_newapi_rewrites_codes_blank_status_and_no_cancel(make_emu: Callable[...
     ],
 )
 def test_unknown_fetch(
-    make_emu: Callable[..., MidjourneyEmulator], flavor: str, mode: str, status: int, body: bytes
+    start_emulator: Callable[..., MidjourneyEmulator], flavor: str, mode: str, status: int, body: bytes
 ) -> None:
-    emu = make_emu(flavor=flavor, unknown_fetch=mode)
+    emu = start_emulator(flavor=flavor, unknown_fetch=mode)
     response = fetch(emu, "777")
     assert response.status_code == status
     assert response.content == body
 
 
-def test_outcome_markers_and_fail_rate(make_emu: Callable[..., MidjourneyEmulator]) -> None:
-    emu = make_emu(video_duration=0.2)
+def test_outcome_markers_and_fail_rate(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
+    emu = start_emulator(video_duration=0.2)
     failed = new_task(emu, prompt="x [fail]")
     cancelled = new_task(emu, prompt="x [cancel]")
     modal = new_task(emu, prompt="x [modal]")
@@ -537,8 +522,8 @@ def test_speed_prefixes(emu: MidjourneyEmulator) -> None:
     assert emu.requests_to("submit")[0].mode == "fast"
 
 
-def test_path_prefix(make_emu: Callable[..., MidjourneyEmulator]) -> None:
-    emu = make_emu(path_prefix="/api/")
+def test_path_prefix(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
+    emu = start_emulator(path_prefix="/api/")
     assert emu.url == emu.root_url + "/api"
     task_id = submit(emu, prefix="/mj-fast").json()["result"]
     assert emu.tasks[task_id]["mode"] == "fast"
@@ -607,22 +592,22 @@ def test_fault_group_covers_list_and_cancel(emu: MidjourneyEmulator) -> None:
     assert cancel.status_code == 502
 
 
-def test_fault_rates_are_seeded_and_precede_auth(make_emu: Callable[..., MidjourneyEmulator]) -> None:
+def test_fault_rates_are_seeded_and_precede_auth(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
     def run() -> list[int]:
-        emu = make_emu(faults=FaultConfig(seed=7, fetch={"500": 0.3, "429": 0.2}))
+        emu = start_emulator(faults=FaultConfig(seed=7, fetch={"500": 0.3, "429": 0.2}))
         return [fetch(emu, "1").status_code for _ in range(40)]
 
     first, second = run(), run()
     assert first == second
     assert {500, 429, 200} <= set(first)
-    emu = make_emu(faults=FaultConfig(submit={"503": 1.0}))
+    emu = start_emulator(faults=FaultConfig(submit={"503": 1.0}))
     response = submit(emu, headers={"Authorization": "Bearer wrong"})
     assert response.status_code == 503
     assert emu.counters["auth_failed"] == 0
 
 
-def test_response_delay(make_emu: Callable[..., MidjourneyEmulator]) -> None:
-    emu = make_emu(response_delay=0.2)
+def test_response_delay(start_emulator: Callable[..., MidjourneyEmulator]) -> None:
+    emu = start_emulator(response_delay=0.2)
     started = time.monotonic()
     assert fetch(emu, "1").status_code == 200
     assert time.monotonic() - started >= 0.2

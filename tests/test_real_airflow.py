@@ -69,11 +69,8 @@ def _json_records(text: str) -> list[dict[str, object]]:
 @pytest.fixture
 def slow_emulator() -> Iterator[MidjourneyEmulator]:
     """An emulator whose videos only finish when the test says so (see the module docstring)."""
-    emu = MidjourneyEmulator(EmulatorConfig(api_key=SECRET_KEY, video_duration=3600, auth_style="bearer")).start()
-    try:
+    with MidjourneyEmulator(EmulatorConfig(api_key=SECRET_KEY, video_duration=3600, auth_style="bearer")) as emu:
         yield emu
-    finally:
-        emu.stop()
 
 
 @pytest.fixture

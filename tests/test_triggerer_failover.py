@@ -59,13 +59,10 @@ with DAG("{DAG_ID}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=
 @pytest.fixture
 def slow_emulator() -> Iterator[MidjourneyEmulator]:
     """Videos that only finish when the test completes them."""
-    emu = MidjourneyEmulator(
+    with MidjourneyEmulator(
         EmulatorConfig(api_key=SECRET_KEY, video_duration=3600, auth_style="bearer", flavor="trueai")
-    ).start()
-    try:
+    ) as emu:
         yield emu
-    finally:
-        emu.stop()
 
 
 @pytest.fixture
