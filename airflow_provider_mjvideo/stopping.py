@@ -9,10 +9,14 @@ Two questions, each answered here only:
   triggers it merely lost to another triggerer (a triggerer that stalled past
   ``[triggerer] triggerer_health_check_threshold`` and woke up). So the trigger asks Airflow for the
   task instance's current state (:func:`task_instance_state`, through the triggerer's supervisor
-  channel) and :func:`kill_verdict` cancels only when the task instance is no longer deferred: marked
-  success/failed, cleared, or gone with its run. When the state cannot be read, nothing is cancelled; and a
-  remote task that has already ended is left alone (:func:`acancel_after_stop` looks first), because a task
-  instance also leaves ``deferred`` by itself when another triggerer saw its video finish.
+  channel) and :func:`kill_verdict` cancels only when a person ended the task instance: marked success or
+  failed (it is finished) or deleted it with its run (it is gone). A task instance that is deferred, cleared
+  or otherwise on its way to a new try keeps its video: the new try reattaches to it through
+  ``task_state_store`` (a sensor waits for the same id again), so cancelling would only make it pay twice —
+  and whether a cleared try had already deferred again when ``on_kill`` asked would decide the outcome by
+  timing. When the state cannot be read, nothing is cancelled; and a remote task that has already ended is
+  left alone (:func:`acancel_after_stop` looks first), because a task instance also finishes by itself when
+  another triggerer saw its video finish.
 * **How?** :func:`cancel_after_stop` (sync hook) and :func:`acancel_after_stop` (async hook) send one
   best-effort cancel, log the outcome, and never raise: a stop must not fail because the API is down.
 """
@@ -33,6 +37,8 @@ if TYPE_CHECKING:
 
 #: The task-instance state in which a wait is still wanted: a trigger stopped then was moved, not killed.
 STILL_DEFERRED: Final = "deferred"
+#: Task-instance states that end its tries: a person marked it (or it finished); nothing will wait for the video.
+FINISHED_STATES: Final = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 T = TypeVar("T")
 
 #: Parts of ``[triggerer] on_kill_timeout`` (30 s by default) that a trigger's ``on_kill`` may use: for the state
@@ -99,7 +105,7 @@ class KillVerdict:
 
 def kill_verdict(lookup: StateLookup) -> KillVerdict:
     """
-    Decide whether a person stopped the deferred task (cancel) or the trigger was only moved or stopped (keep).
+    Decide whether a person ended the deferred task (cancel) or a wait for its video goes on (keep).
 
     :param lookup: the task instance's state as :func:`task_instance_state` read it.
     """
@@ -109,13 +115,15 @@ def kill_verdict(lookup: StateLookup) -> KillVerdict:
         )
     if not lookup.found:
         return KillVerdict(True, "the task instance no longer exists (its DAG run was deleted)")
+    if lookup.state in FINISHED_STATES:
+        return KillVerdict(True, f"the task instance is now {lookup.state}: a person ended it, or it finished")
     if lookup.state == STILL_DEFERRED:
         return KillVerdict(
             False,
             "the task instance is still deferred: the trigger moved to another triggerer or this one is stopping",
         )
     shown = lookup.state or "cleared (no state)"
-    return KillVerdict(True, f"the task instance is now {shown}: stopped by a person, or it moved on elsewhere")
+    return KillVerdict(False, f"the task instance is {shown}: its next try reattaches to the video")
 
 
 def _state_key(task_id: str, map_index: int | None) -> str:

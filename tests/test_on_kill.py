@@ -47,6 +47,7 @@ class _State(str, Enum):
 
     DEFERRED = "deferred"
     FAILED = "failed"
+    SUCCESS = "success"
 
 
 # ------------------------------------------------------------------------------------------ the decision
@@ -58,9 +59,20 @@ class _State(str, Enum):
         pytest.param(StateLookup(found=True, state="deferred"), False, False, "still deferred", id="moved-or-stopping"),
         pytest.param(StateLookup(found=True, state="failed"), True, False, "now failed", id="marked-failed"),
         pytest.param(StateLookup(found=True, state="success"), True, False, "now success", id="marked-success"),
-        pytest.param(StateLookup(found=True, state=None), True, False, "cleared", id="cleared"),
-        pytest.param(StateLookup(found=True, state="up_for_retry"), True, False, "now up_for_retry", id="retry"),
-        pytest.param(StateLookup(found=True, state="scheduled"), True, False, "now scheduled", id="rescheduled"),
+        pytest.param(StateLookup(found=True, state="skipped"), True, False, "now skipped", id="marked-skipped"),
+        pytest.param(StateLookup(found=True, state=None), False, False, "cleared", id="cleared"),
+        pytest.param(
+            StateLookup(found=True, state="up_for_retry"), False, False, "up_for_retry: its next try", id="retry"
+        ),
+        pytest.param(
+            StateLookup(found=True, state="scheduled"), False, False, "scheduled: its next try", id="cleared-scheduled"
+        ),
+        pytest.param(
+            StateLookup(found=True, state="queued"), False, False, "queued: its next try", id="cleared-queued"
+        ),
+        pytest.param(
+            StateLookup(found=True, state="running"), False, False, "running: its next try", id="cleared-running"
+        ),
         pytest.param(StateLookup(found=False), True, False, "no longer exists", id="run-deleted"),
         pytest.param(StateLookup(error="TimeoutError: no answer"), False, True, "cannot tell", id="lookup-failed"),
     ],
@@ -217,11 +229,12 @@ def killed_trigger(mj_task_id: str, conn_id: str, **kwargs: Any) -> MidjourneyTa
     ("state", "cancels"),
     [
         pytest.param(_State.FAILED, 1, id="marked-failed"),
-        pytest.param(None, 1, id="cleared"),
+        pytest.param(_State.SUCCESS, 1, id="marked-success"),
+        pytest.param(None, 0, id="cleared"),
         pytest.param(_State.DEFERRED, 0, id="moved-to-another-triggerer"),
     ],
 )
-async def test_on_kill_cancels_only_when_the_task_instance_is_no_longer_deferred(
+async def test_on_kill_cancels_only_when_a_person_ended_the_task_instance(
     hook: MidjourneyHook,
     emulator: MidjourneyEmulator,
     mj_conn: str,

@@ -86,8 +86,9 @@ class MidjourneySubmitOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOpera
     :param poll_interval: seconds between status polls while waiting.
     :param timeout: seconds to wait at most (again after a modal confirmation); then the task fails with a
         timeout and its retries apply.
-    :param cancel_on_stop: cancel the remote task (best effort) when this task is killed, marked or cleared
-        while deferred, or its wait times out.
+    :param cancel_on_stop: cancel the remote task (best effort) when this task is killed, marked success or
+        failed (or its run deleted) while deferred, or its wait times out. A cleared task keeps its video: the
+        new try reattaches to it.
     :param force_new_submission: submit anew even if an earlier try of this task instance submitted a job that
         is alive or finished (templated; ``True``/``"true"``).
     :param modal_prompt: the prompt that confirms a task waiting in ``MODAL`` (templated).

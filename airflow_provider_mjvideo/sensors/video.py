@@ -52,8 +52,9 @@ class MidjourneyTaskSensor(MidjourneyHookMixin, BaseSensorOperator):
     :param not_found_grace: seconds an id unknown to the server is tolerated.
     :param missing_urls_grace: seconds a SUCCESS without its video URLs (or picture) is tolerated.
     :param cancel_on_stop: cancel the remote task (best effort) when the wait times out (poke,
-        reschedule and deferrable modes), when the worker kills this task, or when a user marks or
-        clears it while deferred (Airflow 3.3+).
+        reschedule and deferrable modes), when the worker kills this task, or when a user marks it
+        success or failed (or deletes its run) while deferred (Airflow 3.3+). A cleared sensor keeps the
+        video: its next try waits for the same id.
     :param hook_params: keyword arguments of the hook (``retry_limit``, ``retry_delay``, ``retry_max_delay``,
         ``list_chunk_size``), also used by the trigger when the sensor defers.
     :param expect: what the task's success must carry: ``"auto"`` (from its action: pictures for imagine,

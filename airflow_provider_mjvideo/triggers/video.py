@@ -227,8 +227,9 @@ class MidjourneyTaskTrigger(BaseTrigger):
         Airflow's triggerer calls ``on_kill`` for every trigger it stops with its "user action" message,
         also for triggers it lost to another triggerer after a stall; those videos are still wanted. So
         the task instance's current state is asked for first, and the task is cancelled only when the
-        task instance is no longer deferred (marked success/failed, cleared, its run deleted); when the
-        state cannot be read, nothing is cancelled (logged at WARNING). See :mod:`airflow_provider_mjvideo.stopping`.
+        task instance was ended by a person (marked success/failed, its run deleted); a cleared task instance
+        keeps its video for its next try. When the state cannot be read, nothing is cancelled (logged at
+        WARNING). See :mod:`airflow_provider_mjvideo.stopping`.
         """
         if not self.cancel_on_kill:
             return
