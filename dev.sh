@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's two commands (and a few helpers). Everything is installed from scratch on first use,
 # so a fresh clone needs nothing but Python 3.10+ and network access to PyPI (and, for the browser
-# test, Debian's chromium, which `./dev.sh test` installs with apt-get when it runs as root).
+# test, Debian's chromium, and for the production test, Debian's postgresql and redis-server, which
+# `./dev.sh test` installs with apt-get when it runs as root).
 #
 #   ./dev.sh demo     from a prompt to saved clips (imagine, upscale, animate, extend, save) against the local
 #                     emulator (no network, no API key)
@@ -23,11 +24,11 @@ COMPAT_AIRFLOW_VERSION=${COMPAT_AIRFLOW_VERSION:-3.0.2}
 COMPAT_VENV=${COMPAT_VENV:-.venv-3.0}
 COMPAT_CONSTRAINTS=constraints/airflow-3.0.txt
 
-# install_into VENV AIRFLOW_VERSION [uv pip install options...]: create VENV once, (re)install when
+# install_into VENV AIRFLOW_VERSION EXTRAS [uv pip install options...]: create VENV once, (re)install when
 # pyproject.toml or constraints/ changed.
 install_into() {
-  local venv=$1 airflow=$2
-  shift 2
+  local venv=$1 airflow=$2 extras=$3
+  shift 3
   if [ ! -x "$venv/bin/python" ]; then
     "$PYTHON" -m venv "$venv" || return 1
   fi
@@ -37,19 +38,19 @@ install_into() {
   local stamp
   stamp="$venv/.installed-$airflow-$(cat pyproject.toml constraints/*.txt 2>/dev/null | cksum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ]; then
-    VIRTUAL_ENV="$PWD/$venv" "$venv/bin/uv" pip install --quiet "$@" "apache-airflow==$airflow" -e ".[test]" || return 1
+    VIRTUAL_ENV="$PWD/$venv" "$venv/bin/uv" pip install --quiet "$@" "apache-airflow==$airflow" -e ".[$extras]" || return 1
     rm -f "$venv"/.installed-*
     touch "$stamp"
   fi
 }
 
 ensure_venv() {
-  install_into "$VENV" "$AIRFLOW_VERSION"
+  install_into "$VENV" "$AIRFLOW_VERSION" test,deploy-test
   export PATH="$PWD/$VENV/bin:$PATH"
 }
 
 ensure_compat_venv() {
-  install_into "$COMPAT_VENV" "$COMPAT_AIRFLOW_VERSION" --resolution lowest-direct -c "$COMPAT_CONSTRAINTS"
+  install_into "$COMPAT_VENV" "$COMPAT_AIRFLOW_VERSION" test --resolution lowest-direct -c "$COMPAT_CONSTRAINTS"
 }
 
 # The browser test drives Debian's chromium (never a downloaded browser). As root (CI), install it.
@@ -64,6 +65,26 @@ ensure_chromium() {
     apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null || return 1
   else
     echo "Chromium is not installed: the browser test will be skipped (as root, ./dev.sh test installs it)."
+  fi
+}
+
+# The production test runs Debian's PostgreSQL and Redis (started and stopped by the test). As root (CI), install them.
+ensure_servers() {
+  local missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    missing+=(postgresql)
+  fi
+  if [ ${#missing[@]} = 0 ]; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Debian's ${missing[*]} for the production test ..."
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null || return 1
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+  else
+    echo "${missing[*]} not installed: the production test will be skipped (as root, ./dev.sh test installs them)."
   fi
 }
 
@@ -100,6 +121,9 @@ summary() {
   if [ -d artifacts/browser ]; then
     echo "Browser screenshots: artifacts/browser/"
   fi
+  if [ -f artifacts/production/figures.json ]; then
+    echo "Production deployment figures: artifacts/production/figures.json"
+  fi
   if [ "$FAILED" != 0 ]; then
     echo "FAILED: at least one part failed"
   fi
@@ -128,8 +152,10 @@ case "$cmd" in
     if [ "$(id -u)" = 0 ] || [ "${CI:-}" = "true" ]; then
       # Where the browser can be installed (CI runs as root), its absence is a failure, not a skip.
       export MJVIDEO_REQUIRE_BROWSER=${MJVIDEO_REQUIRE_BROWSER:-1}
+      export MJVIDEO_REQUIRE_PRODUCTION=${MJVIDEO_REQUIRE_PRODUCTION:-1}
     fi
     part "setup: chromium" ensure_chromium
+    part "setup: postgresql, redis-server" ensure_servers
     part "setup: $VENV (Airflow $AIRFLOW_VERSION)" ensure_venv
     export PATH="$PWD/$VENV/bin:$PATH"
     run_lint

@@ -696,6 +696,20 @@ def test_stop_closes_keep_alive_connections_and_restart() -> None:
         MidjourneyEmulator(host="0.0.0.0")
 
 
+def test_a_stopped_emulator_comes_back_on_its_port_with_its_tasks_log_and_counters() -> None:
+    with MidjourneyEmulator(EmulatorConfig(api_key=KEY, video_duration=3600)) as emu:
+        task_id = new_task(emu)
+        url, before = emu.url, emu.counters
+        emu.stop()
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"{url}/mj/task/{task_id}/fetch", headers=BEARER, timeout=5)
+        emu.start()
+        assert emu.url == url
+        assert fetch(emu, task_id).json()["status"] in ("SUBMITTED", "IN_PROGRESS")
+        assert emu.counters["submit_accepted"] == before["submit_accepted"] == 1
+        assert [r.route for r in emu.requests] == ["submit", "fetch"]
+
+
 def test_server_is_silent_on_faults_and_client_disconnects(
     emu: MidjourneyEmulator, capfd: pytest.CaptureFixture[str]
 ) -> None:

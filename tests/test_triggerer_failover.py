@@ -23,7 +23,14 @@ from pathlib import Path
 
 import pytest
 from helpers import SECRET_KEY, connection_json
-from helpers.airflow_processes import AirflowDeployment, base_env, free_port, port_open, wait_for
+from helpers.airflow_processes import (
+    AirflowDeployment,
+    base_env,
+    deferral_exits_seen,
+    free_port,
+    port_open,
+    wait_for,
+)
 
 from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator
 
@@ -145,20 +152,6 @@ def on_kill_calls(deployment: AirflowDeployment) -> int:
     return sum(path.read_text(errors="replace").count(ON_KILL_LINE) for path in files if path.is_file())
 
 
-def deferral_exits_seen(deployment: AirflowDeployment, run_id: str) -> int:
-    """
-    How many of the run's waits the scheduler has seen leave their worker after deferring.
-
-    A wait whose trigger fires before the scheduler processed its worker's exit is failed by Airflow when the
-    stale "success" event arrives ("finished with state success, but the task instance's state attribute is
-    running"): on a loaded 2-core machine that event can lag by seconds. The test lets videos finish only after.
-    """
-    text = (deployment.out_dir / "scheduler.log").read_text(errors="replace")
-    pattern = rf"Received executor event with state success for task instance TaskInstanceKey\(dag_id='{DAG_ID}', "
-    pattern += rf"task_id='wait', run_id='{run_id}', try_number=1, map_index=(\d+)\)"
-    return len(set(re.findall(pattern, text)))
-
-
 def logged(deployment: AirflowDeployment, text: str) -> bool:
     """Whether any component's output or task/trigger log holds ``text``."""
     files = [*deployment.out_dir.glob("*.log"), *(deployment.home / "logs").rglob("*")]
@@ -171,7 +164,11 @@ def start_run(deployment: AirflowDeployment, run_id: str, emu: MidjourneyEmulato
 
     def all_held() -> bool:
         held = triggers_by_triggerer(deployment, run_id)
-        return sum(held.values()) == count and None not in held and deferral_exits_seen(deployment, run_id) == count
+        return (
+            sum(held.values()) == count
+            and None not in held
+            and deferral_exits_seen(deployment, DAG_ID, run_id, "wait") == count
+        )
 
     wait_for(
         f"{count} deferred waits of {run_id}, each held by a triggerer",

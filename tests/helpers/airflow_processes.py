@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -278,6 +279,20 @@ class AirflowDeployment:
                 if f"dag_id={self.dag_id}" in str(path):
                     parts.append(f"--- {path.relative_to(self.home)} ---\n{tail(path, 30)}")
         return "\n".join(parts)
+
+
+def deferral_exits_seen(deployment: AirflowDeployment, dag_id: str, run_id: str, task_id: str) -> int:
+    """
+    How many of the run's ``task_id`` task instances the scheduler has seen leave their worker after deferring.
+
+    A wait whose trigger fires before the scheduler processed its worker's exit is failed by Airflow when the stale
+    "success" event arrives ("finished with state success, but the task instance's state attribute is running"):
+    on a loaded 2-core machine that event can lag by seconds. Tests let videos finish only after.
+    """
+    text = (deployment.out_dir / "scheduler.log").read_text(errors="replace")
+    pattern = rf"Received executor event with state success for task instance TaskInstanceKey\(dag_id='{dag_id}', "
+    pattern += rf"task_id='{task_id}', run_id='{run_id}', try_number=\d+, map_index=(-?\d+)\)"
+    return len(set(re.findall(pattern, text)))
 
 
 def wait_for(what: str, check: Any, timeout: float, deployment: AirflowDeployment) -> Any:

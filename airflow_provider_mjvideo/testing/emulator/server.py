@@ -96,12 +96,17 @@ class MidjourneyEmulator:
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> MidjourneyEmulator:
-        """Bind and start serving in background threads; return self."""
+        """Bind and start serving in background threads; return self.
+
+        A stopped emulator starts again on the port it had, with its tasks, request log and counters: an API
+        that went away for a while and came back.
+        """
         if self._server is not None:
             return self
         self._stop_event.clear()
         server = Server((self.host, self._requested_port), self._handle)
         self._server = server
+        self._requested_port = int(server.server_address[1])
         self._serve_thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="mjvideo-emulator", daemon=True
         )
