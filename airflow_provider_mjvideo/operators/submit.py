@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
 
-from airflow_provider_mjvideo.assets import attach_submit_extra
 from airflow_provider_mjvideo.connection import DEFAULT_CONN_ID
 from airflow_provider_mjvideo.exceptions import MidjourneyError, MidjourneyTaskFailedError, MidjourneyWaitTimeoutError
 from airflow_provider_mjvideo.lineage import submit_facets_on_complete
@@ -22,7 +21,6 @@ from airflow_provider_mjvideo.links import MidjourneyLink, MidjourneyVideoLink
 from airflow_provider_mjvideo.models import TaskStatus
 from airflow_provider_mjvideo.operators.base import MidjourneyHookMixin
 from airflow_provider_mjvideo.routes import fetch_path
-from airflow_provider_mjvideo.usage import record_submit
 from airflow_provider_mjvideo.validation import (
     MAX_STATE_LENGTH,
     check_bool,
@@ -166,6 +164,9 @@ class MidjourneySubmitOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOpera
     get_openlineage_facets_on_complete = submit_facets_on_complete
 
     def _record_usage(self, context: Context, mj_task_id: str, *, reattach: bool) -> None:
+        # Imported on first use, like the hook: parsing a DAG file does not pay for usage and asset code.
+        from airflow_provider_mjvideo.usage import record_submit
+
         record_submit(
             context,
             self.hook,
@@ -302,6 +303,8 @@ class MidjourneySubmitOperator(MidjourneyHookMixin, ResumableJobMixin, BaseOpera
             self._cancel_after_stop(self._live_task_id, "the Airflow task was killed")
 
     def _finish(self, context: Context, summary: dict[str, Any]) -> str:
+        from airflow_provider_mjvideo.assets import attach_submit_extra
+
         context["ti"].xcom_push(key=TASK_SUMMARY_XCOM_KEY, value=summary)
         attach_submit_extra(context, summary, parent_id=self.parent_task_id())
         self._result = str(summary["id"])  # for OpenLineage, also after a deferral

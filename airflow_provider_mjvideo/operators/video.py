@@ -21,6 +21,8 @@ from airflow_provider_mjvideo.validation import check_positive_int
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_mjvideo.operators.download import DownloadVideoOperator as DownloadVideoOperator
+
 __all__ = [
     "STORED_SUBMITTED_AT_KEY",
     "STORED_TASK_ID_KEY",
@@ -119,5 +121,11 @@ class SubmitVideoOperator(MidjourneySubmitOperator):
         return self.prompt, [self.image, end], self.parent_task_id()
 
 
-# Re-exported here so that every operator of this provider imports from this module (``X as X``: explicit re-export).
-from airflow_provider_mjvideo.operators.download import DownloadVideoOperator as DownloadVideoOperator  # noqa: E402
+def __getattr__(name: str) -> Any:
+    # ``DownloadVideoOperator`` is importable from here too (every operator of the provider is), but only loaded
+    # when asked for: a DAG that only submits does not pay for the storage modules when it is parsed.
+    if name == "DownloadVideoOperator":
+        from airflow_provider_mjvideo.operators.download import DownloadVideoOperator
+
+        return DownloadVideoOperator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

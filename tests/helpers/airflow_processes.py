@@ -90,6 +90,26 @@ def is_loopback(addr: str) -> bool:
     return addr.startswith("127.") or addr in ("::1", "::") or addr == "0.0.0.0" or addr.startswith("::ffff:127.")
 
 
+def stop_session(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> float:
+    """
+    SIGTERM ``proc``'s process group and wait until its session is empty; SIGKILL what is left after ``timeout``.
+
+    :returns: the seconds it took.
+    """
+    started = time.monotonic()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    while time.monotonic() - started < timeout and live_pids_in_sessions({proc.pid}):
+        proc.poll()
+        time.sleep(0.1)
+    for pid in live_pids_in_sessions({proc.pid}):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    return time.monotonic() - started
+
+
 def tail(path: Path, lines: int = 60) -> str:
     """The last ``lines`` lines of a text file, or the error reading it."""
     try:
@@ -211,19 +231,7 @@ class AirflowDeployment:
 
         :returns: the seconds the component took to stop.
         """
-        proc = self.procs.pop(name)
-        started = time.monotonic()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        while time.monotonic() - started < timeout and live_pids_in_sessions({proc.pid}):
-            proc.poll()
-            time.sleep(0.2)
-        for pid in live_pids_in_sessions({proc.pid}):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-        return time.monotonic() - started
+        return stop_session(self.procs.pop(name), timeout)
 
     def api_token(self) -> str:
         """A JWT for the REST API (the simple auth manager hands one out without credentials in all-admins mode)."""

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator
-from helpers.airflow_processes import free_port, live_pids_in_sessions, port_open, tail
+from helpers.airflow_processes import free_port, live_pids_in_sessions, port_open, stop_session, tail
 
 #: The environment variable that turns a missing PostgreSQL, Redis or Celery provider into a failure.
 REQUIRE_ENV = "MJVIDEO_REQUIRE_PRODUCTION"
@@ -63,21 +63,6 @@ def missing_parts() -> list[str]:
                 continue
         missing.append(package)
     return missing
-
-
-def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """SIGTERM ``proc``'s process group, SIGKILL what is left of its session after ``timeout``."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and live_pids_in_sessions({proc.pid}):
-        proc.poll()
-        time.sleep(0.1)
-    for pid in live_pids_in_sessions({proc.pid}):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
 
 
 @dataclass
@@ -187,7 +172,7 @@ class PostgresCluster:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop_group(self.proc)
+            stop_session(self.proc, 20)
             self.proc = None
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
@@ -238,7 +223,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop_group(self.proc)
+            stop_session(self.proc, 20)
             self.proc = None
 
 
