@@ -29,6 +29,8 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from airflow.utils.state import State
+
 from airflow_provider_mjvideo.exceptions import MidjourneyError
 
 if TYPE_CHECKING:
@@ -37,8 +39,9 @@ if TYPE_CHECKING:
 
 #: The task-instance state in which a wait is still wanted: a trigger stopped then was moved, not killed.
 STILL_DEFERRED: Final = "deferred"
-#: Task-instance states that end its tries: a person marked it (or it finished); nothing will wait for the video.
-FINISHED_STATES: Final = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+#: Task-instance states that end its tries (Airflow's own ``State.finished``): a person marked it, or it finished;
+#: nothing will wait for the video.
+FINISHED_STATES: Final = frozenset(str(getattr(state, "value", state)) for state in State.finished)
 T = TypeVar("T")
 
 #: Parts of ``[triggerer] on_kill_timeout`` (30 s by default) that a trigger's ``on_kill`` may use: for the state

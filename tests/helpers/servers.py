@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_mjvideo.testing import EmulatorConfig, MidjourneyEmulator
+from helpers import connection_json
 from helpers.airflow_processes import free_port, live_pids_in_sessions, port_open, stop_session, tail
 
 #: The environment variable that turns a missing PostgreSQL, Redis or Celery provider into a failure.
@@ -240,11 +241,13 @@ class EmulatorControl:
     def url(self) -> str:
         return self._emu.url
 
-    def api_key(self) -> str:
-        return self._emu.config.api_key
+    def pid(self) -> int:
+        """The emulator's process (the test kills its session by it)."""
+        return os.getpid()
 
-    def auth_style(self) -> str:
-        return self._emu.config.auth_style
+    def connection_json(self, **extra: Any) -> str:
+        """The ``AIRFLOW_CONN_*`` JSON for this emulator (:func:`helpers.connection_json`, plus ``extra``)."""
+        return connection_json(self._emu, **extra)
 
     def set_duration(self, seconds: float) -> None:
         """Seconds from submit to SUCCESS for videos submitted from now on."""
@@ -299,20 +302,11 @@ class EmulatorProcess:
         self._manager.start(initializer=_own_session)
         self.control: EmulatorControl = self._manager.Emulator(**config)  # type: ignore[attr-defined]
 
-    @property
-    def pid(self) -> int:
-        return int(self._manager._process.pid)  # type: ignore[attr-defined]
-
     def connection_json(self, **extra: Any) -> str:
-        import json
-
-        extras = {"auth_style": self.control.auth_style(), "timeout": 5, **extra}
-        return json.dumps(
-            {"conn_type": "midjourney", "host": self.control.url(), "password": self.control.api_key(), "extra": extras}
-        )
+        return self.control.connection_json(**extra)
 
     def stop(self) -> None:
-        pid = self.pid
+        pid = self.control.pid()
         with contextlib.suppress(Exception):
             self._manager.shutdown()
         for pid_left in live_pids_in_sessions({pid}):
